@@ -1,0 +1,663 @@
+"""
+nn_from_scratch.py: a neural network that learns to read handwritten digits (MNIST),
+written with nothing but NumPy. One file, read top to bottom: data, model, backprop,
+training loop. Everything after the training loop is plumbing.
+
+    pip install -r requirements.txt
+    python nn_from_scratch.py                        # 784-128-10 on MNIST, ~98% test accuracy
+    python nn_from_scratch.py --subset 5000 --epochs 5   # a seconds-long experiment
+    python nn_from_scratch.py --hidden 32 --optimizer sgd --lr 0.5
+    python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
+    python nn_from_scratch.py --save model.npz  then  --load model.npz
+    python -m pytest -q test_nn.py
+
+The network, one row per example (n examples in a mini-batch):
+
+    X  (n, 784)   pixels scaled to [0, 1]              y  (n,)  labels 0..9
+    Y  (n, 10)    one-hot labels: Y[i, y[i]] = 1
+    Z1 = X @ W1 + b1      (n, 128)   hidden pre-activation      W1 (784, 128)  b1 (128,)
+    A1 = ReLU(Z1)         (n, 128)   hidden activation
+    Z2 = A1 @ W2 + b2     (n, 10)    logits                     W2 (128, 10)   b2 (10,)
+    A2 = softmax(Z2)      (n, 10)    class probabilities
+    L  = -(1/n) sum_i log A2[i, y[i]]                  mean cross-entropy loss
+
+dW1 means dL/dW1, an array of the same shape as W1; likewise dZ1, db2, ...
+"""
+
+import argparse
+import gzip
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+# ----------------------------------------------------------------------------
+# Default configuration: every value is a command-line flag (python nn_from_scratch.py --help)
+
+HIDDEN = 128           # hidden units, as in the original write-up
+EPOCHS = 10            # passes over the 55,000 training images
+BATCH_SIZE = 128       # examples per gradient step; 64 doubles the per-step Python overhead
+OPTIMIZER = "momentum"  # "sgd" (textbook), "momentum" or "adam"
+LR = 0.1               # peak learning rate, decayed to 0 along a cosine over the run
+SCHEDULE = "cosine"    # "cosine", "step" (x0.1 at 50% and 75% of the run) or "constant"
+MOMENTUM = 0.9         # for "momentum"; Adam uses beta1 = 0.9, beta2 = 0.999
+WEIGHT_DECAY = 0.0     # L2 penalty on W1 and W2 (not the biases)
+VAL_SIZE = 5000        # training images held out to watch progress; the test set is used once
+SEED = 0               # one seed drives the split, the initial weights and the shuffling
+NUM_CLASSES = 10
+
+
+# ----------------------------------------------------------------------------
+# 1. Data: 70,000 28x28 grayscale digits, fetched from OpenML by scikit-learn
+
+def load_mnist(data_home=None):
+    """MNIST as X (70000, 784) uint8 pixels 0..255 and y (70000,) uint8 labels 0..9.
+
+    The first call downloads it from OpenML (about 15 MB) and parses it (about 20 s, 1 GB);
+    it then keeps a compressed copy in data_home (scikit-learn's data folder by default)
+    that later calls read in a fraction of a second (see "MNIST cache" below).
+    """
+    data_home = os.path.expanduser(data_home or default_data_home())
+    cached = read_mnist_cache(data_home)
+    if cached is not None:
+        return cached
+    from sklearn.datasets import fetch_openml  # imported here: importing scikit-learn takes ~1 s
+    print(f"fetching MNIST from OpenML into {data_home} (a one-off: ~15 MB, ~20 s to parse)...",
+          flush=True)
+    with warnings.catch_warnings():  # offline, one line from us says more than its retries do
+        warnings.filterwarnings("ignore", message="A network error occurred")
+        X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True,
+                            parser="liac-arff", data_home=data_home)  # liac-arff: needs no pandas
+    X = X.astype(np.uint8, order="C")  # (70000, 784) float64 0..255 -> uint8: 55 MB instead of 440
+    y = y.astype(np.uint8)             # (70000,) the labels arrive as the strings '0'..'9'
+    write_mnist_cache(data_home, X, y)
+    return X, y
+
+
+def scale_pixels(X):
+    """(n, d) uint8 pixels 0..255 -> (n, d) float32 in [0, 1]. Float input is taken as scaled."""
+    if X.dtype == np.uint8:
+        # The images stay in memory as uint8 (55 MB for MNIST instead of 220 MB as float32);
+        # each mini-batch is scaled just before it is used, which costs next to nothing.
+        return np.multiply(X, np.float32(1 / 255), dtype=np.float32)
+    return X
+
+
+def one_hot(y, num_classes=NUM_CLASSES, dtype=np.float32):
+    """(n,) integer labels -> (n, num_classes) rows with a single 1 at the label."""
+    Y = np.zeros((len(y), num_classes), dtype=dtype)
+    Y[np.arange(len(y)), y] = 1
+    return Y
+
+
+def split_mnist(X, y):
+    """The standard MNIST split: the first 60,000 images train, the last 10,000 test."""
+    return X[:60000], y[:60000], X[60000:], y[60000:]
+
+
+def hold_out(X, y, size, rng):
+    """Set aside `size` random training rows for validation: (X_train, y_train, X_val, y_val)."""
+    order = rng.permutation(len(y))
+    val, train = np.sort(order[:size]), np.sort(order[size:])
+    return X[train], y[train], X[val], y[val]
+
+
+# ----------------------------------------------------------------------------
+# 2. The model: 784 -> 128 ReLU -> 10 softmax
+
+def init_params(n_in, n_hidden, n_out, rng, dtype=np.float32):
+    """He initialisation: weights ~ N(0, 2 / fan_in) keep the ReLU activations' scale
+    roughly constant from layer to layer; biases start at 0."""
+    return {
+        "W1": (rng.standard_normal((n_in, n_hidden)) * np.sqrt(2 / n_in)).astype(dtype),
+        "b1": np.zeros(n_hidden, dtype=dtype),
+        "W2": (rng.standard_normal((n_hidden, n_out)) * np.sqrt(2 / n_hidden)).astype(dtype),
+        "b2": np.zeros(n_out, dtype=dtype),
+    }
+
+
+def ReLU(Z):
+    return np.maximum(Z, 0)
+
+
+def ReLU_deriv(Z):
+    # The slope of max(z, 0) is 1 for z > 0 and 0 for z < 0. At z = 0 it is undefined;
+    # we take 0 (any value in [0, 1] is a valid subgradient, and it almost never happens).
+    return (Z > 0).astype(Z.dtype)
+
+
+def softmax(Z):
+    """Row-wise softmax of (n, k) logits -> (n, k) probabilities, each row summing to 1."""
+    Z = Z - Z.max(axis=1, keepdims=True)  # shift so exp() cannot overflow; the result is unchanged
+    E = np.exp(Z)
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def forward_prop(params, X):
+    Z1 = X @ params["W1"] + params["b1"]   # (n, 128) hidden pre-activation
+    A1 = ReLU(Z1)                          # (n, 128)
+    Z2 = A1 @ params["W2"] + params["b2"]  # (n, 10)  logits
+    A2 = softmax(Z2)                       # (n, 10)  class probabilities
+    return Z1, A1, Z2, A2
+
+
+def cross_entropy(A2, Y):
+    """Mean cross-entropy L = -(1/n) sum_i sum_j Y[i, j] log A2[i, j]."""
+    # A probability can underflow to exactly 0; clipping at the smallest positive float
+    # keeps log() finite (at most ~87 in float32) without changing any other value.
+    tiny = np.finfo(A2.dtype).tiny
+    return -np.sum(Y * np.log(np.maximum(A2, tiny))) / len(A2)
+
+
+def backward_prop(params, X, Y, Z1, A1, A2):
+    """Gradients of the mean loss L with respect to every parameter (same keys and shapes)."""
+    n = len(X)
+    # Softmax followed by cross-entropy has the famously simple gradient A2 - Y;
+    # the 1/n is there because L is the mean over the batch.
+    dZ2 = (A2 - Y) / n                     # (n, 10)
+    # first backprop into W2 and b2
+    dW2 = A1.T @ dZ2                       # (128, 10)
+    db2 = dZ2.sum(axis=0)                  # (10,)  each example adds to the bias it passed through
+    # next into the hidden layer
+    dA1 = dZ2 @ params["W2"].T             # (n, 128)
+    dZ1 = dA1 * ReLU_deriv(Z1)             # (n, 128) the gradient flows only where the unit was on
+    # finally into W1 and b1 (X needs no gradient: it is the data)
+    dW1 = X.T @ dZ1                        # (784, 128)
+    db1 = dZ1.sum(axis=0)                  # (128,)
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+# ----------------------------------------------------------------------------
+# 3. Gradient descent: plain SGD, SGD with momentum, Adam
+
+def init_optimizer(params, optimizer):
+    """Per-parameter state: nothing for SGD, a velocity for momentum, two moments for Adam."""
+    zeros = {key: np.zeros_like(P) for key, P in params.items()}
+    if optimizer == "momentum":
+        return {"v": zeros, "t": 0}
+    if optimizer == "adam":
+        return {"m": zeros, "v": {key: np.zeros_like(P) for key, P in params.items()}, "t": 0}
+    return {"t": 0}
+
+
+def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
+                  weight_decay=WEIGHT_DECAY, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One step downhill, in place. lr is this step's learning rate."""
+    state["t"] += 1
+    t = state["t"]
+    for key, P in params.items():
+        g = grads[key]
+        if weight_decay and key.startswith("W"):
+            g = g + weight_decay * P                 # gradient of (weight_decay / 2) * sum(W**2)
+        if optimizer == "sgd":
+            P -= lr * g                              # P <- P - lr g
+        elif optimizer == "momentum":
+            v = state["v"][key]
+            v *= momentum                            # v <- momentum v + g   (a running sum of
+            v += g                                   #   past gradients that damps zig-zags)
+            P -= lr * v                              # P <- P - lr v
+        else:
+            m, s = state["m"][key], state["v"][key]
+            m += (1 - beta1) * (g - m)               # m <- beta1 m + (1 - beta1) g
+            s += (1 - beta2) * (g * g - s)           # s <- beta2 s + (1 - beta2) g^2
+            m_hat = m / (1 - beta1 ** t)             # undo the bias of starting m and s at 0
+            s_hat = s / (1 - beta2 ** t)
+            P -= lr * m_hat / (np.sqrt(s_hat) + eps)  # P <- P - lr m^ / (sqrt(s^) + eps)
+
+
+def learning_rate(lr, step, total_steps, schedule=SCHEDULE):
+    """The learning rate for step 0..total_steps-1: big steps early, small steps late."""
+    progress = step / total_steps
+    if schedule == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * progress))  # lr -> 0 along half a cosine
+    if schedule == "step":
+        return lr * 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+    return lr
+
+
+def flush_denormals(state):
+    """Set optimiser state below 1e-30 to 0. A pixel that is blank in a whole run of batches
+    (MNIST's borders) gets zero gradients, so its momentum decays geometrically into float32's
+    subnormal range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Decaying by 0.9
+    a step from 1e-30 takes 175 steps to get there, so flushing every 100 steps is enough."""
+    for moments in (state.get("v", {}), state.get("m", {})):
+        for M in moments.values():
+            M[np.abs(M) < 1e-30] = 0
+
+
+# ----------------------------------------------------------------------------
+# 4. The training loop
+
+def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
+          batch_size=BATCH_SIZE, lr=LR, optimizer=OPTIMIZER, schedule=SCHEDULE,
+          momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, seed=SEED, num_classes=NUM_CLASSES,
+          log=print):
+    """Mini-batch gradient descent. X_train (n, d): uint8 pixels (trained in float32) or floats
+    (trained in their own dtype); y_train (n,) labels. Returns (params, history): one dict per
+    epoch with the mean training loss and accuracy over the epoch's mini-batches, the
+    validation accuracy, the learning rate at the epoch's end and the seconds it took."""
+    rng = np.random.default_rng(seed)
+    n, d = X_train.shape
+    dtype = scale_pixels(X_train[:1]).dtype
+    params = init_params(d, hidden, num_classes, rng, dtype)
+    state = init_optimizer(params, optimizer)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    history = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        order = rng.permutation(n)                  # a fresh shuffle every epoch
+        loss_sum = correct = 0.0
+        for b in range(steps_per_epoch):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            X = scale_pixels(X_train[idx])          # (B, d)
+            Y = one_hot(y_train[idx], num_classes, dtype)  # (B, 10), in the params' dtype
+            Z1, A1, Z2, A2 = forward_prop(params, X)
+            grads = backward_prop(params, X, Y, Z1, A1, A2)
+            rate = learning_rate(lr, (epoch - 1) * steps_per_epoch + b, total_steps, schedule)
+            update_params(params, grads, state, rate, optimizer, momentum, weight_decay)
+            loss_sum += cross_entropy(A2, Y) * len(idx)
+            correct += np.count_nonzero(A2.argmax(axis=1) == y_train[idx])
+            if b % 100 == 0:
+                flush_denormals(state)
+        record = {"epoch": epoch, "loss": loss_sum / n, "train_acc": correct / n,
+                  "val_acc": None if X_val is None else accuracy(predict(params, X_val), y_val),
+                  "lr": rate, "seconds": time.perf_counter() - start}
+        history.append(record)
+        if log:
+            log(format_epoch(record, epochs))
+    return params, history
+
+
+def format_epoch(r, epochs):
+    val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:6.2f}%"
+    return (f"epoch {r['epoch']:{len(str(epochs))}d}/{epochs} | loss {r['loss']:.4f} | "
+            f"train {100 * r['train_acc']:6.2f}%{val} | lr {r['lr']:.4f} | {r['seconds']:.1f}s")
+
+
+# ----------------------------------------------------------------------------
+# 5. Evaluation
+
+def predict(params, X, chunk=10000):
+    """(n, d) images -> (n,) predicted labels, in chunks so that no big float copy is made."""
+    labels = [forward_prop(params, scale_pixels(X[i:i + chunk]))[3].argmax(axis=1)
+              for i in range(0, len(X), chunk)]
+    return np.concatenate(labels) if labels else np.zeros(0, dtype=np.intp)
+
+
+def accuracy(predictions, y):
+    return float(np.mean(predictions == y))
+
+
+def confusion_matrix(predictions, y, num_classes=NUM_CLASSES):
+    """(k, k) counts: row = true label, column = predicted label."""
+    return np.bincount(np.asarray(y, dtype=np.intp) * num_classes + predictions,
+                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def report(predictions, y, num_classes=NUM_CLASSES):
+    """Per-class accuracy and the confusion matrix, as printable lines."""
+    C = confusion_matrix(predictions, y, num_classes)
+    per_class = np.diag(C) / np.maximum(C.sum(axis=1), 1)
+    lines = ["per-class accuracy: " + "  ".join(f"{k}:{100 * a:.1f}%"
+                                                for k, a in enumerate(per_class)),
+             "confusion matrix (rows: true label, columns: predicted):",
+             "      " + "".join(f"{k:>6d}" for k in range(num_classes))]
+    lines += [f"{k:>6d}" + "".join(f"{c:>6d}" for c in row) for k, row in enumerate(C)]
+    return lines
+
+
+# ----------------------------------------------------------------------------
+# 6. Checking the gradients: backprop against the definition of a derivative
+
+def numerical_gradients(params, X, Y, h=1e-6):
+    """dL/dP for every entry of every parameter by central differences,
+    (L(P + h) - L(P - h)) / 2h, which is accurate to O(h^2). Slow: two forward passes
+    per entry, so use it on a small network, in float64."""
+    def loss():
+        return cross_entropy(forward_prop(params, X)[3], Y)
+    grads = {}
+    for key, P in params.items():
+        G = np.zeros_like(P)
+        for i in np.ndindex(P.shape):
+            saved = P[i]
+            P[i] = saved + h
+            up = loss()
+            P[i] = saved - h
+            down = loss()
+            P[i] = saved
+            G[i] = (up - down) / (2 * h)
+        grads[key] = G
+    return grads
+
+
+def relative_error(a, b):
+    """max |a - b| / (|a| + |b|), entry by entry; entries where both are ~0 count as equal."""
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
+
+
+# ============================================================================
+# Plumbing. The network is complete above; what follows loads data from other places,
+# saves and loads weights and reads the command line.
+
+class DataError(ValueError):
+    """Data that cannot be used; the message says what was expected."""
+
+
+# ----------------------------------------------------------------------------
+# MNIST cache: fetch_openml keeps the raw download, but parsing it takes ~20 s and ~1 GB.
+# We keep the parsed uint8 arrays beside it, compressed (~15 MB), and read those instead.
+
+CACHE_NAME = "mnist_784_uint8.npz"
+
+
+def default_data_home():
+    """scikit-learn's data folder (as sklearn.datasets.get_data_home, without importing it)."""
+    return os.environ.get("SCIKIT_LEARN_DATA", os.path.join("~", "scikit_learn_data"))
+
+
+def read_mnist_cache(data_home):
+    """(X, y) from the cache file, or None when there is none or it cannot be used."""
+    path = os.path.join(data_home, CACHE_NAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
+            X, y = f["X"], f["y"]
+        if X.shape != (70000, 784) or X.dtype != np.uint8 or y.shape != (70000,) \
+                or y.dtype != np.uint8 or y.max() > 9:
+            raise ValueError(f"arrays X {X.dtype}{X.shape}, y {y.dtype}{y.shape} are not MNIST's")
+        return X, y
+    except Exception as e:  # any unreadable cache is rebuilt: it is only a copy
+        print(f"note: cannot use the MNIST cache {path} ({e}); rebuilding it", flush=True)
+        return None
+
+
+def write_mnist_cache(data_home, X, y):
+    """Write the cache atomically: to a temporary file first, then renamed into place, so that
+    a run reading it at the same time never sees half a file. A folder that cannot be
+    written is no error: the run goes on, and the next run parses again."""
+    path = os.path.join(data_home, CACHE_NAME)
+    try:
+        atomic_write(path, lambda f: np.savez_compressed(f, X=X, y=y))
+    except OSError as e:
+        print(f"note: could not write the MNIST cache {path} ({e.strerror or e}); "
+              "continuing without it", flush=True)
+
+
+def atomic_write(path, write):
+    """Call write(file) on a temporary file beside path, then rename it to path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# ----------------------------------------------------------------------------
+# Other data sources: --data PATH (.npz, IDX or CSV files) and scikit-learn's 8x8 digits.
+# Each returns (X_train, y_train, X_test, y_test, description).
+
+def load_digits_data(seed, test_fraction=0.2):
+    """scikit-learn's bundled 1,797 8x8 digits (pixels 0..16, rescaled to 0..255), split at random."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = np.rint(X * (255 / 16)).astype(np.uint8)  # (1797, 64)
+    return (*random_split(X, y.astype(np.uint8), test_fraction, seed),
+            "scikit-learn digits (8x8)")
+
+
+def random_split(X, y, test_fraction, seed):
+    X_train, y_train, X_test, y_test = hold_out(X, y, round(len(y) * test_fraction),
+                                                np.random.default_rng(seed))
+    return X_train, y_train, X_test, y_test
+
+
+def load_data_path(path, seed, test_fraction=0.2):
+    """MNIST-format data from local files: a .npz, or a folder of IDX or CSV files."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file or folder; --data takes a .npz file or a folder "
+                        "of IDX or CSV files")
+    if os.path.isdir(path):
+        files = os.listdir(path)
+        if any(name.startswith(("train-images", "t10k-images")) for name in files):
+            arrays = load_idx_folder(path, files)
+        elif any(name.lower().endswith(".csv") for name in files):
+            arrays = load_csv_folder(path, files)
+        else:
+            raise DataError(f"{path}: no IDX files (train-images-idx3-ubyte, ...) or CSV files "
+                            "(mnist_train.csv, mnist_test.csv) in this folder")
+    elif path.lower().endswith(".npz"):
+        arrays = load_npz(path, seed, test_fraction)
+    else:
+        raise DataError(f"{path}: --data takes a .npz file or a folder of IDX or CSV files")
+    X_train, y_train, X_test, y_test = arrays
+    return (check_images(X_train, y_train, path + " (train)")
+            + check_images(X_test, y_test, path + " (test)") + (path,))
+
+
+def load_npz(path, seed, test_fraction):
+    """This project's cache format (X, y) or Keras' mnist.npz (x_train, y_train, x_test, y_test)."""
+    try:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except Exception as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
+        return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
+    if {"X", "y"} <= arrays.keys():
+        X, y = arrays["X"], arrays["y"]
+        if len(X) == 70000:
+            return split_mnist(X, y)
+        return random_split(X, y, test_fraction, seed)
+    raise DataError(f"{path}: expected arrays X and y, or x_train, y_train, x_test and y_test; "
+                    f"found {', '.join(sorted(arrays)) or 'none'}")
+
+
+def load_idx_folder(folder, files):
+    """The four original MNIST files, gzipped or not: train-images-idx3-ubyte, ..."""
+    def find(prefix):
+        for name in sorted(files):
+            if name.startswith(prefix):
+                return os.path.join(folder, name)
+        raise DataError(f"{folder}: missing {prefix}-idx{1 if 'labels' in prefix else 3}-ubyte"
+                        "[.gz]; an IDX folder needs train-images, train-labels, t10k-images "
+                        "and t10k-labels")
+    return tuple(read_idx(find(prefix)) for prefix in
+                 ("train-images", "train-labels", "t10k-images", "t10k-labels"))
+
+
+def read_idx(path):
+    """An IDX file: magic 0x00000801 (labels, (n,)) or 0x00000803 (images, (n, rows * cols)),
+    then one big-endian uint32 per dimension, then the uint8 values."""
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in (0x801, 0x803):
+        raise DataError(f"{path}: not an IDX file of uint8 labels or images (magic number "
+                        f"{magic:#010x}, expected 0x00000801 or 0x00000803)")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != math.prod(dims):
+        raise DataError(f"{path}: header says {' x '.join(map(str, dims))} values, file holds "
+                        f"{data.size}; the file is truncated or corrupt")
+    return data.reshape(dims[0], -1) if ndim == 3 else data
+
+
+def load_csv_folder(folder, files):
+    """A training and a test CSV (names containing 'train' and 'test'): label first, then 784
+    pixels per row; an optional header row is skipped."""
+    def find(word):
+        names = [n for n in sorted(files) if n.lower().endswith(".csv") and word in n.lower()]
+        if not names:
+            raise DataError(f"{folder}: no CSV file with '{word}' in its name "
+                            "(expected e.g. mnist_train.csv and mnist_test.csv)")
+        return os.path.join(folder, names[0])
+    return read_csv(find("train")) + read_csv(find("test"))
+
+
+def read_csv(path):
+    """(X, y) from a CSV of rows 'label, pixel1, ..., pixel784'."""
+    with open(path) as f:
+        first = f.readline()
+    header = any(c.isalpha() for c in first)  # e.g. "label,1x1,1x2,..."
+    try:
+        rows = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2, dtype=np.float64)
+    except ValueError as e:
+        raise DataError(f"{path}: not a CSV of numbers with the same count per row ({e})") from None
+    return rows[:, 1:], rows[:, 0]
+
+
+def check_images(X, y, source):
+    """Check (X, y) and return them as (n, 784) uint8 pixels and (n,) uint8 labels."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 3:
+        X = X.reshape(len(X), -1)  # (n, 28, 28) -> (n, 784)
+    if X.ndim != 2 or X.shape[1] != 784:
+        raise DataError(f"{source}: expected 28x28 images (784 pixels each), got an array of "
+                        f"shape {X.shape}")
+    if y.shape != (len(X),):
+        raise DataError(f"{source}: {len(X)} images but labels of shape {y.shape}")
+    if len(X) == 0:
+        raise DataError(f"{source}: no images")
+    if not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
+        raise DataError(f"{source}: pixel values must be finite numbers from 0 to 255")
+    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() > 9:
+        raise DataError(f"{source}: labels must be the integers 0..9")
+    if X.dtype != np.uint8:
+        X = np.rint(X).astype(np.uint8)
+    return X, y.astype(np.uint8)
+
+
+def load_dataset(args):
+    """The data a run asks for: --data, --dataset digits, or MNIST (falling back to digits
+    when MNIST cannot be had and was not asked for by name)."""
+    if args.data:
+        return load_data_path(args.data, args.seed)
+    if args.dataset == "digits":
+        return load_digits_data(args.seed)
+    try:
+        X, y = load_mnist(args.data_home)
+    except OSError as e:  # no network (URLError is an OSError), or a folder we cannot use
+        reason = getattr(e, "reason", None) or e.strerror or e
+        if args.dataset == "mnist":
+            raise DataError(f"cannot get MNIST ({reason}); connect to the internet once, or "
+                            "pass --data PATH with local MNIST files") from None
+        print(f"note: cannot get MNIST ({reason}); training on scikit-learn's bundled 8x8 digits "
+              "instead. For MNIST, connect to the internet once or pass --data PATH", flush=True)
+        return load_digits_data(args.seed)
+    return (*split_mnist(X, y), "MNIST")
+
+
+# ----------------------------------------------------------------------------
+# Saving and loading weights: a plain .npz of the four arrays, nothing that runs code
+
+def save_params(path, params):
+    """Write params to path (.npz) atomically, so that a failed save never leaves half a file."""
+    atomic_write(path, lambda f: np.savez(f, **params))
+
+
+def load_params(path):
+    """Read params written by save_params: a dict of W1, b1, W2, b2."""
+    with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
+        params = {key: f[key] for key in ("W1", "b1", "W2", "b2")}
+    return params
+
+
+# ----------------------------------------------------------------------------
+# The command line
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Train a 784-128-10 neural network on MNIST with NumPy alone.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units")
+    p.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="examples per step")
+    p.add_argument("--lr", type=float, default=LR, help="peak learning rate")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=OPTIMIZER)
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=SCHEDULE,
+                   help="learning-rate schedule over the run")
+    p.add_argument("--momentum", type=float, default=MOMENTUM, help="for --optimizer momentum")
+    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+                   help="L2 penalty on the weights")
+    p.add_argument("--seed", type=int, default=SEED,
+                   help="seeds the split, the initial weights and the shuffling")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="train on N random training images only, for a quick run")
+    p.add_argument("--dataset", choices=["mnist", "digits"], default=None,
+                   help="unset: MNIST, or the bundled 8x8 digits if MNIST cannot be had")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="MNIST-format files instead: a .npz (X, y or x_train, y_train, x_test, "
+                        "y_test) or a folder of the 4 IDX files or of train/test CSV files")
+    p.add_argument("--data-home", metavar="DIR", default=None,
+                   help="where MNIST is downloaded and cached (default: scikit-learn's data "
+                        "folder, $SCIKIT_LEARN_DATA or ~/scikit_learn_data)")
+    p.add_argument("--save", metavar="PATH", default=None, help="save the trained weights (.npz)")
+    p.add_argument("--load", metavar="PATH", default=None,
+                   help="evaluate saved weights on the test set instead of training")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        X_train, y_train, X_test, y_test, source = load_dataset(args)
+        if args.load:
+            params = load_params(args.load)
+            print(f"weights {args.load} | {source}: test {len(y_test):,}")
+        else:
+            params = run_training(args, X_train, y_train, source)
+    except (DataError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    predictions = predict(params, X_test)
+    for line in report(predictions, y_test):
+        print(line)
+    print(f"test accuracy: {100 * accuracy(predictions, y_test):.2f}%")
+    return 0
+
+
+def run_training(args, X_train, y_train, source):
+    rng = np.random.default_rng(args.seed)
+    val_size = min(VAL_SIZE, len(y_train) // 10)
+    X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
+    if args.subset:
+        keep = np.sort(rng.permutation(len(y_train))[:args.subset])
+        X_train, y_train = X_train[keep], y_train[keep]
+    sizes = [X_train.shape[1], args.hidden, NUM_CLASSES]
+    n_params = sizes[0] * sizes[1] + sizes[1] + sizes[1] * sizes[2] + sizes[2]
+    optimizer = {"sgd": "SGD", "momentum": f"SGD + momentum {args.momentum}",
+                 "adam": "Adam"}[args.optimizer]
+    print(f"{source}: train {len(y_train):,}, val {len(y_val):,} | "
+          f"network {'-'.join(map(str, sizes))}, {n_params:,} parameters | seed {args.seed}")
+    print(f"{optimizer}, lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, "
+          f"{args.epochs} epochs" + (f", weight decay {args.weight_decay:g}"
+                                     if args.weight_decay else ""), flush=True)
+    params, history = train(X_train, y_train, X_val, y_val, hidden=args.hidden,
+                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            optimizer=args.optimizer, schedule=args.schedule,
+                            momentum=args.momentum, weight_decay=args.weight_decay,
+                            seed=args.seed, log=lambda line: print(line, flush=True))
+    print(f"trained in {sum(r['seconds'] for r in history):.1f}s")
+    if args.save:
+        save_params(args.save, params)
+        print(f"saved weights to {args.save}")
+    return params
+
+
+if __name__ == "__main__":
+    sys.exit(main())
