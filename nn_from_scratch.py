@@ -36,16 +36,17 @@ import warnings
 import numpy as np
 
 # ----------------------------------------------------------------------------
-# Default configuration: every value is a command-line flag (python nn_from_scratch.py --help)
+# Default configuration: every value is a command-line flag (python nn_from_scratch.py --help).
+# Chosen by validation accuracy over seeds 0..7, never by test accuracy (see README.md).
 
 HIDDEN = 128           # hidden units, as in the original write-up
-EPOCHS = 10            # passes over the 55,000 training images
-BATCH_SIZE = 128       # examples per gradient step; 64 doubles the per-step Python overhead
+EPOCHS = 15            # passes over the 55,000 training images, ~0.3 s each
+BATCH_SIZE = 256       # examples per gradient step; 128 was no more accurate and 25% slower
 OPTIMIZER = "momentum"  # "sgd" (textbook), "momentum" or "adam"
-LR = 0.1               # peak learning rate, decayed to 0 along a cosine over the run
+LR = 0.3               # peak learning rate, decayed to 0 along a cosine over the run
 SCHEDULE = "cosine"    # "cosine", "step" (x0.1 at 50% and 75% of the run) or "constant"
 MOMENTUM = 0.9         # for "momentum"; Adam uses beta1 = 0.9, beta2 = 0.999
-WEIGHT_DECAY = 0.0     # L2 penalty on W1 and W2 (not the biases)
+WEIGHT_DECAY = 2e-4    # L2 penalty on W1 and W2 (not the biases); ~0.1% better on validation
 VAL_SIZE = 5000        # training images held out to watch progress; the test set is used once
 SEED = 0               # one seed drives the split, the initial weights and the shuffling
 NUM_CLASSES = 10
@@ -274,9 +275,9 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
 
 
 def format_epoch(r, epochs):
-    val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:6.2f}%"
+    val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:5.2f}%"
     return (f"epoch {r['epoch']:{len(str(epochs))}d}/{epochs} | loss {r['loss']:.4f} | "
-            f"train {100 * r['train_acc']:6.2f}%{val} | lr {r['lr']:.4f} | {r['seconds']:.1f}s")
+            f"train {100 * r['train_acc']:5.2f}%{val} | lr {r['lr']:.4f} | {r['seconds']:.1f}s")
 
 
 # ----------------------------------------------------------------------------
@@ -350,7 +351,7 @@ class DataError(ValueError):
 
 # ----------------------------------------------------------------------------
 # MNIST cache: fetch_openml keeps the raw download, but parsing it takes ~20 s and ~1 GB.
-# We keep the parsed uint8 arrays beside it, compressed (~15 MB), and read those instead.
+# We keep the parsed uint8 arrays beside it, compressed (11 MB), and read those instead.
 
 CACHE_NAME = "mnist_784_uint8.npz"
 
@@ -397,6 +398,7 @@ def atomic_write(path, write):
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a data file need not be
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -618,9 +620,12 @@ def main(argv=None):
         X_train, y_train, X_test, y_test, source = load_dataset(args)
         if args.load:
             params = load_params(args.load)
+            if params["W1"].shape[0] != X_test.shape[1]:
+                raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
+                                f"{source} has {X_test.shape[1]}")
             print(f"weights {args.load} | {source}: test {len(y_test):,}")
         else:
-            params = run_training(args, X_train, y_train, source)
+            params = run_training(args, X_train, y_train, len(y_test), source)
     except (DataError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -631,10 +636,12 @@ def main(argv=None):
     return 0
 
 
-def run_training(args, X_train, y_train, source):
+def run_training(args, X_train, y_train, n_test, source):
     rng = np.random.default_rng(args.seed)
     val_size = min(VAL_SIZE, len(y_train) // 10)
     X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
+    if val_size == 0:
+        X_val = y_val = None
     if args.subset:
         keep = np.sort(rng.permutation(len(y_train))[:args.subset])
         X_train, y_train = X_train[keep], y_train[keep]
@@ -642,7 +649,7 @@ def run_training(args, X_train, y_train, source):
     n_params = sizes[0] * sizes[1] + sizes[1] + sizes[1] * sizes[2] + sizes[2]
     optimizer = {"sgd": "SGD", "momentum": f"SGD + momentum {args.momentum}",
                  "adam": "Adam"}[args.optimizer]
-    print(f"{source}: train {len(y_train):,}, val {len(y_val):,} | "
+    print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
           f"network {'-'.join(map(str, sizes))}, {n_params:,} parameters | seed {args.seed}")
     print(f"{optimizer}, lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, "
           f"{args.epochs} epochs" + (f", weight decay {args.weight_decay:g}"
