@@ -584,24 +584,31 @@ def load_params(path):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="Train a 784-128-10 neural network on MNIST with NumPy alone.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units")
-    p.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="examples per step")
-    p.add_argument("--lr", type=float, default=LR, help="peak learning rate")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=OPTIMIZER)
+        description="Train a 784-128-10 neural network on MNIST with NumPy alone.")
+    p.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=EPOCHS,
+                   help="passes over the training set (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                   help="examples per gradient step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=LR,
+                   help="peak learning rate (default: %(default)s)")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=OPTIMIZER,
+                   help="sgd, momentum (SGD with momentum) or adam (default: %(default)s)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=SCHEDULE,
-                   help="learning-rate schedule over the run")
-    p.add_argument("--momentum", type=float, default=MOMENTUM, help="for --optimizer momentum")
+                   help="how the learning rate falls over the run: cosine to 0, step (x0.1 at "
+                        "50%% and 75%% of the run) or constant (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=MOMENTUM,
+                   help="momentum for --optimizer momentum (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
-                   help="L2 penalty on the weights")
+                   help="L2 penalty on the weights, 0 for none (default: %(default)s)")
     p.add_argument("--seed", type=int, default=SEED,
-                   help="seeds the split, the initial weights and the shuffling")
+                   help="seeds the split, the initial weights and the shuffling "
+                        "(default: %(default)s)")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N random training images only, for a quick run")
     p.add_argument("--dataset", choices=["mnist", "digits"], default=None,
-                   help="unset: MNIST, or the bundled 8x8 digits if MNIST cannot be had")
+                   help="mnist, or digits (scikit-learn's bundled 8x8 digits); unset: MNIST, "
+                        "or the digits with a note if MNIST cannot be had")
     p.add_argument("--data", metavar="PATH", default=None,
                    help="MNIST-format files instead: a .npz (X, y or x_train, y_train, x_test, "
                         "y_test) or a folder of the 4 IDX files or of train/test CSV files")
@@ -610,7 +617,7 @@ def parse_args(argv):
                         "folder, $SCIKIT_LEARN_DATA or ~/scikit_learn_data)")
     p.add_argument("--save", metavar="PATH", default=None, help="save the trained weights (.npz)")
     p.add_argument("--load", metavar="PATH", default=None,
-                   help="evaluate saved weights on the test set instead of training")
+                   help="evaluate weights saved with --save on the test set, without training")
     return p.parse_args(argv)
 
 
