@@ -25,11 +25,15 @@ dW1 means dL/dW1, an array of the same shape as W1; likewise dZ1, db2, ...
 """
 
 import argparse
+import contextlib
 import gzip
+import json
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -233,14 +237,32 @@ def flush_denormals(state):
 # ----------------------------------------------------------------------------
 # 4. The training loop
 
+# A learning rate that is far too big makes the weights overflow to inf and then nan. NumPy
+# would warn about that on every step; instead train() checks each step's loss and stops.
+@np.errstate(over="ignore", invalid="ignore")
+def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
+               weight_decay=WEIGHT_DECAY):
+    """One step of gradient descent on the mini-batch X (B, d), Y (B, 10): forward, loss,
+    backward, update. Returns the batch's loss and its class probabilities A2 (B, 10)."""
+    Z1, A1, Z2, A2 = forward_prop(params, X)
+    loss = cross_entropy(A2, Y)
+    grads = backward_prop(params, X, Y, Z1, A1, A2)
+    update_params(params, grads, state, lr, optimizer, momentum, weight_decay)
+    return loss, A2
+
+
 def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
           batch_size=BATCH_SIZE, lr=LR, optimizer=OPTIMIZER, schedule=SCHEDULE,
           momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, seed=SEED, num_classes=NUM_CLASSES,
-          log=print):
+          log=print, stop=None):
     """Mini-batch gradient descent. X_train (n, d): uint8 pixels (trained in float32) or floats
     (trained in their own dtype); y_train (n,) labels. Returns (params, history): one dict per
     epoch with the mean training loss and accuracy over the epoch's mini-batches, the
-    validation accuracy, the learning rate at the epoch's end and the seconds it took."""
+    validation accuracy, the learning rate at the epoch's end and the seconds it took.
+    stop: an optional threading.Event; once it is set, training ends after the current batch."""
+    check_data(X_train, y_train, num_classes)  # a clear ValueError, not a NumPy one mid-run
+    if X_val is not None:
+        check_data(X_val, y_val, num_classes, n_features=X_train.shape[1])
     rng = np.random.default_rng(seed)
     n, d = X_train.shape
     dtype = scale_pixels(X_train[:1]).dtype
@@ -251,26 +273,34 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
     history = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        order = rng.permutation(n)                  # a fresh shuffle every epoch
-        loss_sum = correct = 0.0
+        order = rng.permutation(n)                         # a fresh shuffle every epoch
+        loss_sum, correct, seen = 0.0, 0, 0
         for b in range(steps_per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            X = scale_pixels(X_train[idx])          # (B, d)
+            X = scale_pixels(X_train[idx])                 # (B, d)
             Y = one_hot(y_train[idx], num_classes, dtype)  # (B, 10), in the params' dtype
-            Z1, A1, Z2, A2 = forward_prop(params, X)
-            grads = backward_prop(params, X, Y, Z1, A1, A2)
             rate = learning_rate(lr, (epoch - 1) * steps_per_epoch + b, total_steps, schedule)
-            update_params(params, grads, state, rate, optimizer, momentum, weight_decay)
-            loss_sum += cross_entropy(A2, Y) * len(idx)
+            loss, A2 = train_step(params, state, X, Y, rate, optimizer, momentum, weight_decay)
+            if not np.isfinite(loss):
+                raise TrainingDiverged(f"training diverged at epoch {epoch}, batch {b + 1} "
+                                       f"(loss={loss}); try a smaller --lr")
+            loss_sum += loss * len(idx)
             correct += np.count_nonzero(A2.argmax(axis=1) == y_train[idx])
+            seen += len(idx)
             if b % 100 == 0:
                 flush_denormals(state)
-        record = {"epoch": epoch, "loss": loss_sum / n, "train_acc": correct / n,
+            if stop is not None and stop.is_set():
+                break
+        record = {"epoch": epoch, "loss": float(loss_sum / seen), "train_acc": correct / seen,
                   "val_acc": None if X_val is None else accuracy(predict(params, X_val), y_val),
                   "lr": rate, "seconds": time.perf_counter() - start}
         history.append(record)
         if log:
             log(format_epoch(record, epochs))
+        if stop is not None and stop.is_set():
+            if log:
+                log(f"interrupted in epoch {epoch} after batch {b + 1} of {steps_per_epoch}")
+            break
     return params, history
 
 
@@ -285,6 +315,7 @@ def format_epoch(r, epochs):
 
 def predict(params, X, chunk=10000):
     """(n, d) images -> (n,) predicted labels, in chunks so that no big float copy is made."""
+    check_data(X, n_features=params["W1"].shape[0])
     labels = [forward_prop(params, scale_pixels(X[i:i + chunk]))[3].argmax(axis=1)
               for i in range(0, len(X), chunk)]
     return np.concatenate(labels) if labels else np.zeros(0, dtype=np.intp)
@@ -346,7 +377,35 @@ def relative_error(a, b):
 # saves and loads weights and reads the command line.
 
 class DataError(ValueError):
-    """Data that cannot be used; the message says what was expected."""
+    """A data or weights file that cannot be used; the message names it and what was expected."""
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss became inf or nan: the learning rate is too large for this network."""
+
+
+class UsageError(ValueError):
+    """A command-line flag out of its range; exit code 2, as for argparse's own errors."""
+
+
+def check_data(X, y=None, num_classes=NUM_CLASSES, n_features=None):
+    """Raise a ValueError saying what is wrong with X (n, d) and y (n,), if anything, before
+    NumPy would fail with a broadcasting error from deep inside the network."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array, one row per example; got shape {np.shape(X)}")
+    if X.dtype != np.uint8 and not np.issubdtype(X.dtype, np.floating):
+        raise ValueError(f"X must hold uint8 pixels (0..255) or floats; got {X.dtype}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features per row; the weights take {n_features}")
+    if y is None:
+        return
+    if not isinstance(y, np.ndarray) or y.shape != (len(X),):
+        raise ValueError(f"y must hold one label per row of X: X has {len(X)} rows, y has "
+                         f"shape {np.shape(y)}")
+    if len(y) == 0:
+        raise ValueError("no examples: X and y are empty")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"y must hold integer labels from 0 to {num_classes - 1}")
 
 
 # ----------------------------------------------------------------------------
@@ -484,8 +543,10 @@ def read_idx(path):
     try:
         with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError) as e:  # includes a truncated or corrupt .gz
         raise DataError(f"{path}: cannot read ({e})") from None
+    if len(raw) < 8:
+        raise DataError(f"{path}: {'empty' if not raw else 'too short'}; expected an IDX file")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (0x801, 0x803):
         raise DataError(f"{path}: not an IDX file of uint8 labels or images (magic number "
@@ -515,12 +576,32 @@ def read_csv(path):
     """(X, y) from a CSV of rows 'label, pixel1, ..., pixel784'."""
     with open(path) as f:
         first = f.readline()
-    header = any(c.isalpha() for c in first)  # e.g. "label,1x1,1x2,..."
+    if not first.strip():
+        raise DataError(f"{path}: empty; expected rows of 'label, 784 pixels'")
+    header = any(c.isalpha() and c not in "eE" for c in first)  # e.g. "label,1x1,1x2,..."
     try:
         rows = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise DataError(f"{path}: not a CSV of numbers with the same count per row ({e})") from None
+    except ValueError:
+        raise DataError(f"{path}: {bad_csv_line(path, header)}") from None
+    if rows.shape[0] == 0:
+        raise DataError(f"{path}: no rows of data after the header")
     return rows[:, 1:], rows[:, 0]
+
+
+def bad_csv_line(path, header):
+    """Find the first line of a CSV that np.loadtxt could not read, and say what is wrong."""
+    with open(path) as f:
+        lines = f.readlines()[int(header):]
+    width = lines[0].count(",") + 1
+    for number, line in enumerate(lines, 1 + int(header)):
+        values = line.strip().split(",")
+        if len(values) != width:
+            return f"line {number} has {len(values)} values, the first row {width}"
+        try:
+            [float(v) for v in values]
+        except ValueError:
+            return f"line {number} holds something that is not a number"
+    return "not a CSV of numbers"
 
 
 def check_images(X, y, source):
@@ -561,30 +642,75 @@ def load_dataset(args):
         print(f"note: cannot get MNIST ({reason}); training on scikit-learn's bundled 8x8 digits "
               "instead. For MNIST, connect to the internet once or pass --data PATH", flush=True)
         return load_digits_data(args.seed)
+    except Exception as e:  # downloaded, but unreadable even after scikit-learn fetched it again
+        folder = os.path.join(os.path.expanduser(args.data_home or default_data_home()), "openml")
+        raise DataError(f"cannot read MNIST's OpenML files ({e}); delete {folder} and run "
+                        "again") from None
     return (*split_mnist(X, y), "MNIST")
 
 
 # ----------------------------------------------------------------------------
-# Saving and loading weights: a plain .npz of the four arrays, nothing that runs code
+# Saving and loading weights: a plain .npz of arrays, nothing that can run code
 
-def save_params(path, params):
-    """Write params to path (.npz) atomically, so that a failed save never leaves half a file."""
-    atomic_write(path, lambda f: np.savez(f, **params))
+PARAM_KEYS = ("W1", "b1", "W2", "b2")
+
+
+def save_params(path, params, settings=None):
+    """Write params to path (.npz) with the layer sizes and, optionally, the run's settings
+    (a dict, kept as JSON text). The file is written beside path and then renamed over it,
+    so a failed or interrupted save never leaves half a file or destroys the previous one."""
+    if not all(np.all(np.isfinite(params[key])) for key in PARAM_KEYS):
+        raise ValueError("refusing to save weights that are not finite")
+    sizes = np.array([*params["W1"].shape, params["W2"].shape[1]])  # (n_in, n_hidden, n_out)
+    extra = {} if settings is None else {"settings": np.array(json.dumps(settings))}
+    atomic_write(path, lambda f: np.savez(f, **{key: params[key] for key in PARAM_KEYS},
+                                          sizes=sizes, **extra))
 
 
 def load_params(path):
-    """Read params written by save_params: a dict of W1, b1, W2, b2."""
-    with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
-        params = {key: f[key] for key in ("W1", "b1", "W2", "b2")}
-    return params
+    """Read weights written by save_params: a dict of W1, b1, W2, b2. Raises DataError, with
+    the reason, for anything else; never unpickles (which could run code)."""
+    try:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files if key in (*PARAM_KEYS, "sizes")}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; --load takes weights saved with --save") from None
+    except Exception as e:  # not a zip, truncated, pickled objects, ...
+        if "Object arrays" in str(e):
+            raise DataError(f"{path}: holds pickled Python objects, which are never loaded "
+                            "(unpickling can run code); a weights file holds only arrays") from None
+        raise DataError(f"{path}: not a weights file saved with --save (an .npz of arrays)"
+                        ) from None
+    missing = [key for key in (*PARAM_KEYS, "sizes") if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing {', '.join(missing)}; a weights file saved with "
+                        "--save holds W1, b1, W2, b2 and sizes")
+    sizes = arrays["sizes"]
+    if sizes.shape != (3,) or not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1:
+        raise DataError(f"{path}: sizes must be 3 positive integers (inputs, hidden, outputs)")
+    d, h, k = (int(size) for size in sizes)
+    expected = {"W1": (d, h), "b1": (h,), "W2": (h, k), "b2": (k,)}
+    for key, shape in expected.items():
+        A = arrays[key]
+        if A.shape != shape or A.dtype not in (np.float32, np.float64):
+            raise DataError(f"{path}: {key} is {A.dtype} {A.shape}; a {d}-{h}-{k} network needs "
+                            f"float32 or float64 {shape}")
+        if not np.all(np.isfinite(A)):
+            raise DataError(f"{path}: {key} holds inf or nan values")
+    return {key: arrays[key] for key in PARAM_KEYS}
 
 
 # ----------------------------------------------------------------------------
 # The command line
 
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        """A bad flag gets one line, not argparse's usage block, and exit code 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(
-        description="Train a 784-128-10 neural network on MNIST with NumPy alone.")
+    p = ArgumentParser(description="Train a 784-128-10 neural network on MNIST with NumPy alone.")
     p.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=EPOCHS,
                    help="passes over the training set (default: %(default)s)")
@@ -618,11 +744,42 @@ def parse_args(argv):
     p.add_argument("--save", metavar="PATH", default=None, help="save the trained weights (.npz)")
     p.add_argument("--load", metavar="PATH", default=None,
                    help="evaluate weights saved with --save on the test set, without training")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:
+        check_args(args)
+    except UsageError as e:
+        p.error(str(e))
+    return args
+
+
+MAX_HIDDEN = 100_000  # 784 x 100,000 float32 weights are 300 MB
+
+
+def check_args(args):
+    """Check every flag before any work starts; UsageError names the flag and its range."""
+    for flag, value, top in [("--hidden", args.hidden, MAX_HIDDEN), ("--epochs", args.epochs, None),
+                             ("--batch-size", args.batch_size, None),
+                             ("--subset", args.subset, None)]:
+        if value is not None and (value < 1 or top and value > top):
+            allowed = f"from 1 to {top:,}" if top else "a whole number >= 1"
+            raise UsageError(f"{flag} must be {allowed} (got {value})")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a finite number > 0 (got {args.lr})")
+    if not 0 <= args.momentum < 1:
+        raise UsageError(f"--momentum must be >= 0 and < 1 (got {args.momentum})")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise UsageError(f"--weight-decay must be a finite number >= 0 (got {args.weight_decay})")
+    if args.save:
+        folder = os.path.dirname(os.path.abspath(args.save))
+        if os.path.isdir(args.save) or not os.path.isdir(folder) \
+                or not os.access(folder, os.W_OK):
+            raise UsageError(f"--save {args.save}: cannot write a file there (is the folder "
+                             "there and writable?)")
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_args(argv)  # a bad flag exits here, with code 2
+    interrupted = threading.Event()
     try:
         X_train, y_train, X_test, y_test, source = load_dataset(args)
         if args.load:
@@ -632,26 +789,38 @@ def main(argv=None):
                                 f"{source} has {X_test.shape[1]}")
             print(f"weights {args.load} | {source}: test {len(y_test):,}")
         else:
-            params = run_training(args, X_train, y_train, len(y_test), source)
-    except (DataError, OSError) as e:
+            params = run_training(args, X_train, y_train, len(y_test), source, interrupted)
+        predictions = predict(params, X_test)
+        for line in report(predictions, y_test):
+            print(line)
+        print(f"test accuracy: {100 * accuracy(predictions, y_test):.2f}%")
+    except UsageError as e:
+        print(f"{os.path.basename(sys.argv[0])}: error: {e} (see --help)", file=sys.stderr)
+        return 2
+    except (DataError, TrainingDiverged, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    predictions = predict(params, X_test)
-    for line in report(predictions, y_test):
-        print(line)
-    print(f"test accuracy: {100 * accuracy(predictions, y_test):.2f}%")
-    return 0
+    except KeyboardInterrupt:  # outside training (say, while parsing MNIST), or a second Ctrl-C
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 130 if interrupted.is_set() else 0  # 130: the shell's code for Ctrl-C
 
 
-def run_training(args, X_train, y_train, n_test, source):
+def run_training(args, X_train, y_train, n_test, source, interrupted):
     rng = np.random.default_rng(args.seed)
     val_size = min(VAL_SIZE, len(y_train) // 10)
     X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
     if val_size == 0:
         X_val = y_val = None
+    if args.subset is not None and args.subset > len(y_train):
+        raise UsageError(f"--subset must be from 1 to {len(y_train):,}, the training images "
+                         f"left after validation (got {args.subset:,})")
     if args.subset:
         keep = np.sort(rng.permutation(len(y_train))[:args.subset])
         X_train, y_train = X_train[keep], y_train[keep]
+    if args.batch_size > len(y_train):
+        raise UsageError(f"--batch-size must be from 1 to {len(y_train):,}, the number of "
+                         f"training images (got {args.batch_size:,})")
     sizes = [X_train.shape[1], args.hidden, NUM_CLASSES]
     n_params = sizes[0] * sizes[1] + sizes[1] + sizes[1] * sizes[2] + sizes[2]
     optimizer = {"sgd": "SGD", "momentum": f"SGD + momentum {args.momentum}",
@@ -661,16 +830,42 @@ def run_training(args, X_train, y_train, n_test, source):
     print(f"{optimizer}, lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, "
           f"{args.epochs} epochs" + (f", weight decay {args.weight_decay:g}"
                                      if args.weight_decay else ""), flush=True)
-    params, history = train(X_train, y_train, X_val, y_val, hidden=args.hidden,
-                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            optimizer=args.optimizer, schedule=args.schedule,
-                            momentum=args.momentum, weight_decay=args.weight_decay,
-                            seed=args.seed, log=lambda line: print(line, flush=True))
+    settings = {key: getattr(args, key) for key in ("hidden", "epochs", "batch_size", "lr",
+                                                     "optimizer", "schedule", "momentum",
+                                                     "weight_decay", "seed", "subset")}
+    with ctrl_c_sets(interrupted):
+        params, history = train(X_train, y_train, X_val, y_val, hidden=args.hidden,
+                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                optimizer=args.optimizer, schedule=args.schedule,
+                                momentum=args.momentum, weight_decay=args.weight_decay,
+                                seed=args.seed, log=lambda line: print(line, flush=True),
+                                stop=interrupted)
     print(f"trained in {sum(r['seconds'] for r in history):.1f}s")
+    if interrupted.is_set():
+        print("evaluating the weights learned so far")
     if args.save:
-        save_params(args.save, params)
+        save_params(args.save, params, {**settings, "data": source,
+                                        "epochs_done": len(history)})
         print(f"saved weights to {args.save}")
     return params
+
+
+@contextlib.contextmanager
+def ctrl_c_sets(event):
+    """Within the block, Ctrl-C sets event (train() then stops after its current batch)
+    instead of interrupting mid-step; a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals
+        return
+
+    def handler(signum, frame):
+        event.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -453,3 +454,359 @@ def test_command_line_trains_saves_and_loads(mnist_home, tmp_path):
     assert float(last.split()[-1][:-1]) > 85
     again = run_cli("--data-home", home, "--load", model)
     assert again.returncode == 0 and again.stdout.splitlines()[-1] == last
+
+
+# ----------------------------------------------------------------------------
+# Bad input, faults and interruptions: one clear line, a non-zero exit, nothing lost
+
+def run_main(args, capsys):
+    """nn.main(args) in-process, as the command line runs it: (exit code, stdout, stderr)."""
+    try:
+        code = nn.main([str(a) for a in args])
+    except SystemExit as e:  # argparse's own exit
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args, flag, allowed", [
+    (["--epochs", 0], "--epochs", ">= 1"),
+    (["--batch-size", -5], "--batch-size", ">= 1"),
+    (["--hidden", 0], "--hidden", "from 1 to 100,000"),
+    (["--hidden", 10**7], "--hidden", "from 1 to 100,000"),
+    (["--subset", 0], "--subset", ">= 1"),
+    (["--lr", 0], "--lr", "> 0"),
+    (["--lr", -0.1], "--lr", "> 0"),
+    (["--lr", "nan"], "--lr", "finite"),
+    (["--lr", "inf"], "--lr", "finite"),
+    (["--momentum", 1], "--momentum", "< 1"),
+    (["--weight-decay", -1e-4], "--weight-decay", ">= 0"),
+    (["--optimizer", "rmsprop"], "--optimizer", "choose from 'sgd', 'momentum', 'adam'"),
+    (["--epochs", "ten"], "--epochs", "invalid int value"),
+])
+def test_a_bad_flag_is_one_line_and_exit_code_2_before_any_work(args, flag, allowed, capsys,
+                                                               monkeypatch):
+    # the message names the flag and what it takes; no data is loaded first
+    monkeypatch.setattr(nn, "load_dataset", lambda args: pytest.fail("loaded data first"))
+    code, out, err = run_main(args, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and flag in err and allowed in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", 5000], "--batch-size must be from 1 to 1,295, the number of training"),
+    (["--subset", 2000], "--subset must be from 1 to 1,295"),
+])
+def test_flags_that_depend_on_the_data_are_checked_before_training(args, message, capsys):
+    # the training set's size is known only once the data is loaded, but still before training
+    code, out, err = run_main(["--dataset", "digits", *args], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert "epoch" not in out
+
+
+def test_save_to_a_folder_that_does_not_exist_is_refused_before_training(tmp_path, capsys):
+    code, out, err = run_main(["--dataset", "digits", "--save", tmp_path / "no" / "m.npz"],
+                              capsys)
+    assert code == 2 and "--save" in err and out == ""
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def idx_folder(tmp_path, skip=None, gz=False):
+    arrays = small_mnist_like()
+    for name, a in zip(["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"], arrays):
+        if name != skip:
+            write_idx(tmp_path / name, a, gz)
+    return tmp_path
+
+
+def good_xy(n=100):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 784)).astype(np.float64), rng.integers(0, 10, n)
+
+
+def corrupt(path, how):
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[:len(data) // 2] if how == "truncate" else b"\x00" * 64 + data[64:])
+    return path
+
+
+def csv_folder(tmp_path, train_text, test_text="0" + ",0" * 784 + "\n"):
+    (tmp_path / "mnist_train.csv").write_text(train_text)
+    (tmp_path / "mnist_test.csv").write_text(test_text)
+    return tmp_path
+
+
+ROW = "3" + ",0" * 784 + "\n"
+BAD_DATA = {
+    "missing path": (lambda p: p / "nowhere.npz", "no such file or folder"),
+    "not a data file": (lambda p: (p / "notes.txt").write_text("hi") and p / "notes.txt",
+                        "--data takes a .npz file or a folder"),
+    "empty folder": (lambda p: p, "no IDX files"),
+    "IDX file missing": (lambda p: idx_folder(p, skip="t10k-labels-idx1-ubyte"),
+                         "missing t10k-labels-idx1-ubyte"),
+    "truncated .gz": (lambda p: (idx_folder(p, gz=True), corrupt(
+        p / "train-images-idx3-ubyte.gz", "truncate"))[0], "train-images-idx3-ubyte.gz: cannot read"),
+    "corrupt .gz": (lambda p: (idx_folder(p, gz=True), corrupt(
+        p / "t10k-labels-idx1-ubyte.gz", "overwrite"))[0], "t10k-labels-idx1-ubyte.gz: cannot read"),
+    "wrong magic": (lambda p: (idx_folder(p), (p / "train-labels-idx1-ubyte").write_bytes(
+        b"\x00\x00\x09\x01" + bytes(300 + 4)))[0], "magic number 0x00000901, expected"),
+    "truncated IDX": (lambda p: (idx_folder(p), corrupt(p / "t10k-images-idx3-ubyte",
+                                                        "truncate"))[0],
+                      "the file is truncated or corrupt"),
+    "empty IDX": (lambda p: (idx_folder(p), (p / "t10k-labels-idx1-ubyte").write_bytes(b""))[0],
+                  "t10k-labels-idx1-ubyte: empty"),
+    "truncated .npz": (lambda p: corrupt(write_npz(p / "d.npz", X=good_xy()[0], y=good_xy()[1]),
+                                         "truncate"), "d.npz: not a readable .npz file"),
+    "empty .npz": (lambda p: (p / "d.npz").write_bytes(b"") or p / "d.npz",
+                   "d.npz: not a readable .npz file"),
+    "wrong keys": (lambda p: write_npz(p / "d.npz", images=good_xy()[0]),
+                   "expected arrays X and y, or x_train"),
+    "32x32 images": (lambda p: write_npz(p / "d.npz", X=np.zeros((100, 32, 32)),
+                                         y=np.zeros(100, int)),
+                     "expected 28x28 images (784 pixels each), got an array of shape (80, 1024)"),
+    "count mismatch": (lambda p: write_npz(p / "d.npz", x_train=np.zeros((50, 28, 28)),
+                                           y_train=np.zeros(49, int), x_test=np.zeros((5, 784)),
+                                           y_test=np.zeros(5, int)),
+                       "50 images but labels of shape (49,)"),
+    "label 10": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, 10)),
+                 "labels must be the integers 0..9"),
+    "label 1.5": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, 1.5)),
+                  "labels must be the integers 0..9"),
+    "nan pixel": (lambda p: write_npz(p / "d.npz", X=np.where(np.eye(100, 784), np.nan, 0),
+                                      y=good_xy()[1]), "pixel values must be finite numbers"),
+    "pixel 256": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] + 1, y=good_xy()[1]),
+                  "pixel values must be finite numbers from 0 to 255"),
+    "empty CSV": (lambda p: csv_folder(p, ""), "mnist_train.csv: empty"),
+    "ragged CSV": (lambda p: csv_folder(p, ROW * 3 + "3" + ",0" * 700 + "\n" + ROW),
+                   "mnist_train.csv: line 4 has 701 values, the first row 785"),
+    "text in CSV": (lambda p: csv_folder(p, "label" + ",px" * 784 + "\n" + ROW * 2 +
+                                         "3,x" + ",0" * 783 + "\n"),
+                    "mnist_train.csv: line 4 holds something that is not a number"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_bad_data_files_get_one_line_naming_the_file_and_what_was_expected(case, tmp_path,
+                                                                           capsys):
+    make, expected = BAD_DATA[case]
+    path = make(tmp_path)
+    code, out, err = run_main(["--data", path, "--epochs", 1], capsys)
+    assert code == 1 and err.count("\n") == 1 and err.startswith("error: ")
+    assert expected in err and str(path) in err
+    assert "epoch" not in out
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda X, y: nn.train(X[0], y), "X must be a 2-D array"),
+    (lambda X, y: nn.train(X.astype(np.int64), y), "X must hold uint8 pixels (0..255) or floats"),
+    (lambda X, y: nn.train(X, y[:-1]), "X has 40 rows, y has shape (39,)"),
+    (lambda X, y: nn.train(X, y + 10), "integer labels from 0 to 9"),
+    (lambda X, y: nn.train(X, y.astype(float)), "integer labels from 0 to 9"),
+    (lambda X, y: nn.train(X[:0], y[:0]), "no examples"),
+    (lambda X, y: nn.train(X, y, X[:, :10], y), "X has 10 features per row; the weights take 64"),
+    (lambda X, y: nn.predict(nn.init_params(784, 8, 10, np.random.default_rng(0)), X),
+     "X has 64 features per row; the weights take 784"),
+    (lambda X, y: nn.predict(nn.init_params(64, 8, 10, np.random.default_rng(0)), X[0]),
+     "X must be a 2-D array"),
+])
+def test_library_functions_say_what_is_wrong_in_a_value_error(call, message):
+    X, y = digits()
+    with pytest.raises(ValueError) as e:
+        call(X[:40], y[:40])
+    assert message in str(e.value)
+
+
+def test_divergence_stops_at_once_with_a_clear_message(capsys):
+    X, y = digits()
+    with pytest.raises(nn.TrainingDiverged) as e:
+        nn.train(X, y, lr=1e6, epochs=5, log=None)
+    assert re.fullmatch(r"training diverged at epoch 1, batch \d+ \(loss=nan\); "
+                        r"try a smaller --lr", str(e.value))
+
+
+def test_a_diverged_run_exits_1_and_saves_nothing(tmp_path, capsys):
+    code, out, err = run_main(["--dataset", "digits", "--lr", 1e6, "--save",
+                               tmp_path / "m.npz"], capsys)
+    assert code == 1 and err.startswith("error: training diverged at epoch 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_learning_rate_merely_too_high_is_not_an_error(capsys):
+    # lr 50 with plain SGD kills every ReLU (accuracy ~10%) but nothing overflows
+    code, out, err = run_main(["--dataset", "digits", "--optimizer", "sgd", "--lr", 50], capsys)
+    assert code == 0 and err == ""
+    assert float(out.splitlines()[-1].split()[-1][:-1]) < 30
+
+
+def test_training_stops_after_the_current_batch_when_asked(monkeypatch):
+    # what Ctrl-C does: train() finishes the step in progress, takes no other, and returns
+    import threading
+    X, y = digits()
+    stop = threading.Event()
+    steps = []
+    real_train_step = nn.train_step
+
+    def counting_step(*args):
+        steps.append(1)
+        if len(steps) == 11:  # epoch 2 (8 steps per epoch), batch 3
+            stop.set()
+        return real_train_step(*args)
+    monkeypatch.setattr(nn, "train_step", counting_step)
+    lines = []
+    params, history = nn.train(X, y, epochs=50, log=lines.append, stop=stop)
+    assert len(steps) == 11 and len(history) == 2
+    assert lines[-1] == "interrupted in epoch 2 after batch 3 of 8"
+    assert all(np.all(np.isfinite(P)) for P in params.values())
+
+
+def test_ctrl_c_evaluates_saves_and_exits_130(tmp_path):
+    # a real SIGINT to a real run: it finishes the batch, evaluates, saves, exits 130
+    import signal
+    model = tmp_path / "model.npz"
+    proc = subprocess.Popen([sys.executable, str(HERE / "nn_from_scratch.py"), "--dataset",
+                             "digits", "--epochs", "100000", "--save", str(model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("epoch"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err == ""
+    lines = out.splitlines()
+    assert any(re.fullmatch(r"interrupted in epoch \d+ after batch \d of 6", l) for l in lines)
+    assert "evaluating the weights learned so far" in lines
+    assert f"saved weights to {model}" in lines and lines[-1].startswith("test accuracy: ")
+    assert nn.load_params(model)["W1"].shape == (64, 128)
+
+
+def test_a_failed_save_keeps_the_previous_model_and_leaves_no_temporary_file(tmp_path,
+                                                                             monkeypatch):
+    params, *_ = tiny_problem(dtype=np.float32)
+    nn.save_params(tmp_path / "m.npz", params)
+    before = (tmp_path / "m.npz").read_bytes()
+
+    def disk_full(file, **arrays):
+        file.write(b"half a model")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(nn.np, "savez", disk_full)
+    with pytest.raises(OSError):
+        nn.save_params(tmp_path / "m.npz", {k: P * 2 for k, P in params.items()})
+    assert (tmp_path / "m.npz").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    params, *_ = tiny_problem()
+    params["W2"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="not finite"):
+        nn.save_params(tmp_path / "m.npz", params)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_saved_file_records_the_layer_sizes_and_settings(tmp_path):
+    import json
+    params, *_ = tiny_problem()
+    nn.save_params(tmp_path / "m.npz", params, {"lr": 0.3, "seed": 0})
+    with np.load(tmp_path / "m.npz") as f:
+        assert list(f["sizes"]) == [12, 7, 4]
+        assert json.loads(str(f["settings"])) == {"lr": 0.3, "seed": 0}
+
+
+def weights_file(tmp_path, change):
+    params, *_ = tiny_problem()
+    arrays = {**params, "sizes": np.array([12, 7, 4])}
+    change(arrays)
+    path = tmp_path / "m.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.update(W1=np.array([{"code": "runs"}], dtype=object)), "pickled Python objects"),
+    (lambda a: a.pop("b2"), "missing b2"),
+    (lambda a: a.pop("sizes"), "missing sizes"),
+    (lambda a: a.update(W1=a["W1"].T), "W1 is float64 (7, 12); a 12-7-4 network needs"),
+    (lambda a: a.update(b1=a["b1"].astype(np.int64)), "b1 is int64 (7,)"),
+    (lambda a: a.update(sizes=np.array([12, 7])), "sizes must be 3 positive integers"),
+    (lambda a: a["W2"].__setitem__((0, 0), np.inf), "W2 holds inf or nan"),
+])
+def test_bad_weights_files_are_refused_and_nothing_is_unpickled(change, message, tmp_path):
+    path = weights_file(tmp_path, change)
+    with pytest.raises(nn.DataError) as e:
+        nn.load_params(path)
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_load_of_a_bad_file_is_one_line_and_exit_1(tmp_path, capsys):
+    (tmp_path / "m.npz").write_bytes(b"not a zip")
+    code, out, err = run_main(["--dataset", "digits", "--load", tmp_path / "m.npz"], capsys)
+    assert code == 1 and err.startswith(f"error: {tmp_path / 'm.npz'}: not a weights file")
+    code, out, err = run_main(["--dataset", "digits", "--load", tmp_path / "none.npz"], capsys)
+    assert code == 1 and "no such file" in err
+
+
+def test_weights_for_other_images_are_refused(tmp_path, capsys):
+    params = nn.init_params(784, 8, 10, np.random.default_rng(0))
+    nn.save_params(tmp_path / "m.npz", params)
+    code, out, err = run_main(["--dataset", "digits", "--load", tmp_path / "m.npz"], capsys)
+    assert code == 1 and "takes 784 pixels per image" in err and "has 64" in err
+
+
+def test_cache_from_another_run_with_other_arrays_is_rebuilt(tmp_path, monkeypatch, capsys):
+    import sklearn.datasets
+    X, y = fake_mnist()
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda *a, **k: (X, y))
+    np.savez(tmp_path / nn.CACHE_NAME, X=np.zeros((100, 784), np.uint8), y=np.zeros(100, np.uint8))
+    X2, y2 = nn.load_mnist(str(tmp_path))
+    out = capsys.readouterr().out
+    assert "are not MNIST's)" in out and "rebuilding it" in out
+    assert X2.shape == (70000, 784) and nn.read_mnist_cache(str(tmp_path))[0].shape == X2.shape
+
+
+def test_the_cache_is_written_under_another_name_then_renamed(tmp_path, monkeypatch):
+    # a run reading the cache while another writes it sees the old file or the new one,
+    # never half of one: during the write the real name does not exist yet
+    seen = []
+    real_savez = np.savez_compressed
+
+    def spy(file, **arrays):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        real_savez(file, **arrays)
+    monkeypatch.setattr(nn.np, "savez_compressed", spy)
+    X, y = fake_mnist()
+    nn.write_mnist_cache(str(tmp_path), X.astype(np.uint8), y.astype(np.uint8))
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0] != nn.CACHE_NAME
+    assert [p.name for p in tmp_path.iterdir()] == [nn.CACHE_NAME]
+
+
+@needs_openml_cache
+def test_a_half_downloaded_openml_file_is_deleted_and_fetched_again(tmp_path, monkeypatch,
+                                                                    capsys):
+    # scikit-learn deletes a corrupt download and fetches it again; offline that fails, so an
+    # explicit MNIST run ends in one line and the next run with a network starts afresh
+    shutil.copytree(OPENML_CACHE, tmp_path, dirs_exist_ok=True)
+    arff = next(tmp_path.rglob("*.arff.gz"))
+    arff.write_bytes(arff.read_bytes()[:100_000])
+    no_network(monkeypatch)
+    with warnings.catch_warnings():  # scikit-learn warns that it re-downloads; that is fine
+        warnings.filterwarnings("ignore", message="Invalid cache", category=RuntimeWarning)
+        code, out, err = run_main(["--data-home", tmp_path, "--dataset", "mnist"], capsys)
+    assert code == 1 and err.startswith("error: cannot get MNIST")
+    assert not arff.exists()
+
+
+def test_an_unparseable_download_names_the_folder_to_delete(tmp_path, monkeypatch, capsys):
+    import sklearn.datasets
+
+    def broken(*args, **kwargs):
+        raise ValueError("The md5 checksum of the file does not match")
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", broken)
+    code, out, err = run_main(["--data-home", tmp_path, "--dataset", "mnist"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"delete {tmp_path / 'openml'} and run again" in err
