@@ -499,6 +499,9 @@ def load_data_path(path, seed, test_fraction=0.2):
                             "(mnist_train.csv, mnist_test.csv) in this folder")
     elif path.lower().endswith(".npz"):
         arrays = load_npz(path, seed, test_fraction)
+    elif path.lower().endswith(".csv"):
+        raise DataError(f"{path}: for CSV files, --data takes the folder that holds the training "
+                        f"and the test CSV: --data {os.path.dirname(path) or '.'}")
     else:
         raise DataError(f"{path}: --data takes a .npz file or a folder of IDX or CSV files")
     X_train, y_train, X_test, y_test = arrays
@@ -767,8 +770,10 @@ def check_args(args):
         raise UsageError(f"--lr must be a finite number > 0 (got {args.lr})")
     if not 0 <= args.momentum < 1:
         raise UsageError(f"--momentum must be >= 0 and < 1 (got {args.momentum})")
-    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
-        raise UsageError(f"--weight-decay must be a finite number >= 0 (got {args.weight_decay})")
+    if not 0 <= args.weight_decay < 1:
+        raise UsageError(f"--weight-decay must be >= 0 and < 1 (got {args.weight_decay})")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a whole number >= 0 (got {args.seed})")
     if args.save:
         folder = os.path.dirname(os.path.abspath(args.save))
         if os.path.isdir(args.save) or not os.path.isdir(folder) \

@@ -480,7 +480,9 @@ def run_main(args, capsys):
     (["--lr", "nan"], "--lr", "finite"),
     (["--lr", "inf"], "--lr", "finite"),
     (["--momentum", 1], "--momentum", "< 1"),
-    (["--weight-decay", -1e-4], "--weight-decay", ">= 0"),
+    (["--weight-decay", -1e-4], "--weight-decay", ">= 0 and < 1"),
+    (["--weight-decay", "nan"], "--weight-decay", ">= 0 and < 1"),
+    (["--seed", -1], "--seed", ">= 0"),
     (["--optimizer", "rmsprop"], "--optimizer", "choose from 'sgd', 'momentum', 'adam'"),
     (["--epochs", "ten"], "--epochs", "invalid int value"),
 ])
@@ -547,6 +549,8 @@ BAD_DATA = {
     "not a data file": (lambda p: (p / "notes.txt").write_text("hi") and p / "notes.txt",
                         "--data takes a .npz file or a folder"),
     "empty folder": (lambda p: p, "no IDX files"),
+    "a CSV file, not its folder": (lambda p: csv_folder(p, ROW) / "mnist_train.csv",
+                                   "--data takes the folder that holds the training and the test"),
     "IDX file missing": (lambda p: idx_folder(p, skip="t10k-labels-idx1-ubyte"),
                          "missing t10k-labels-idx1-ubyte"),
     "truncated .gz": (lambda p: (idx_folder(p, gz=True), corrupt(
