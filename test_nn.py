@@ -126,7 +126,7 @@ def test_float32_stays_float32_and_float64_stays_float64(monkeypatch):
     monkeypatch.setattr(nn, "backward_prop", spy)
     X8 = np.random.default_rng(0).integers(0, 256, (50, 12), dtype=np.uint8)
     params, _ = nn.train(X8, np.arange(50) % 4, hidden=5, epochs=1, batch_size=10,
-                         num_classes=4, log=None)
+                         num_classes=4, augment=False, log=None)
     assert seen == {np.dtype(np.float32)}
     assert {P.dtype for P in params.values()} == {np.dtype(np.float32)}
 
@@ -161,7 +161,7 @@ def test_each_optimizer_overfits_twenty_examples(optimizer, lr):
     X = rng.random((20, 64))
     y = rng.integers(0, 10, 20)
     params, history = nn.train(X, y, hidden=32, epochs=300, batch_size=20, lr=lr,
-                               optimizer=optimizer, schedule="constant", log=None)
+                               optimizer=optimizer, schedule="constant", augment=False, log=None)
     assert history[0]["loss"] > 1.5
     assert history[-1]["loss"] < 0.01
     assert nn.accuracy(nn.predict(params, X), y) == 1.0
@@ -198,6 +198,46 @@ def test_denormal_optimizer_state_is_flushed():
     assert list(state["v"]["W1"][0, :3]) == [0, 0, np.float32(1e-3)]
 
 
+class FixedOffset:
+    """Stands in for the generator in shift_images: always the offset (dy, dx)."""
+    def __init__(self, dy, dx):
+        self.offset = np.array([dy, dx])
+
+    def integers(self, low, high, size):
+        return self.offset
+
+
+@pytest.mark.parametrize("dy", [-1, 0, 1])
+@pytest.mark.parametrize("dx", [-1, 0, 1])
+def test_shift_images_moves_every_image_by_the_offset_and_fills_with_blank(dy, dx):
+    # pixel (r, c) lands at (r + dy, c + dx); what falls off the edge is gone; the strip
+    # uncovered on the other side is 0; dtype and shape are kept
+    X = np.zeros((2, 28, 28), dtype=np.uint8)
+    X[0, 5, 7] = 200
+    X[1] = np.arange(1, 785).reshape(28, 28) % 255 + 1  # no zeros anywhere
+    moved = nn.shift_images(X.reshape(2, 784), FixedOffset(dy, dx)).reshape(2, 28, 28)
+    assert moved.dtype == np.uint8
+    assert moved[0, 5 + dy, 7 + dx] == 200 and moved[0].sum() == 200
+    expected = np.roll(X[1], (dy, dx), axis=(0, 1))
+    if dy:
+        expected[0 if dy > 0 else 27, :] = 0
+    if dx:
+        expected[:, 0 if dx > 0 else 27] = 0
+    assert np.array_equal(moved[1], expected)
+
+
+def test_training_shifts_every_batch_when_augmenting_and_never_otherwise(monkeypatch):
+    X, y = digits()
+    calls = []
+    real_shift = nn.shift_images
+    monkeypatch.setattr(nn, "shift_images", lambda X, rng: calls.append(1) or real_shift(X, rng))
+    nn.train(X, y, epochs=2, batch_size=256, augment=True, log=None)
+    assert len(calls) == 2 * 8  # 1,797 images: 8 batches of up to 256
+    calls.clear()
+    nn.train(X, y, epochs=2, batch_size=256, augment=False, log=None)
+    assert calls == []
+
+
 def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not():
     X, y = digits()
     runs = [nn.train(X, y, hidden=16, epochs=2, seed=s, log=None)[0] for s in (3, 3, 4)]
@@ -214,7 +254,8 @@ def digits():
 def test_learns_the_bundled_8x8_digits():
     # scikit-learn's 1,797 digits are always there: > 95% on a held-out fifth in < 1 s
     X_train, y_train, X_test, y_test, _ = nn.load_digits_data(seed=0)
-    params, history = nn.train(X_train, y_train, epochs=30, batch_size=32, log=None)
+    params, history = nn.train(X_train, y_train, epochs=30, batch_size=32, augment=False,
+                               log=None)
     assert nn.accuracy(nn.predict(params, X_test), y_test) > 0.95
 
 
@@ -814,3 +855,28 @@ def test_an_unparseable_download_names_the_folder_to_delete(tmp_path, monkeypatc
     code, out, err = run_main(["--data-home", tmp_path, "--dataset", "mnist"], capsys)
     assert code == 1 and err.count("\n") == 1
     assert f"delete {tmp_path / 'openml'} and run again" in err
+
+
+# ----------------------------------------------------------------------------
+# The benchmark: a tiny run, so that it cannot silently rot
+
+@needs_mnist
+def test_benchmark_runs_and_prints_its_tables(mnist_home, tmp_path):
+    # one epoch on 2,000 images for every system (PyTorch if installed, else one note)
+    env = {**os.environ, "SCIKIT_LEARN_DATA": str(mnist_home[0])}
+    done = subprocess.run([sys.executable, str(HERE / "benchmarks" / "compare.py"), "--seeds", "0",
+                           "--epochs", "1", "--sklearn-epochs", "1", "--subset", "2000",
+                           "--markdown", str(tmp_path / "table.md")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    for system in ("nn_from_scratch", "sklearn_sgd", "sklearn_adam"):
+        assert re.search(r"\d+ MiB$", rows[system]), rows.get(system)
+    try:
+        import torch  # noqa: F401
+        assert "pytorch" in rows
+    except ImportError:
+        assert "note: PyTorch is not installed" in done.stdout
+    assert "x the NumPy matmul floor" in done.stdout
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("\n| ") >= 4 and "this project, default settings" in table
