@@ -6,6 +6,7 @@ shown, where it is absent. No test reaches for the network.
 """
 
 import gzip
+import importlib.util
 import math
 import os
 import re
@@ -133,13 +134,18 @@ def test_float32_stays_float32_and_float64_stays_float64(monkeypatch):
 
 def test_backward_prop_matches_central_differences():
     # every entry of every parameter, in float64, on 5 examples, with non-zero biases
-    params, X, y, Y = tiny_problem()
+    # (the same function --gradcheck runs)
+    rows = nn.gradient_check()
+    assert [r["name"] for r in rows] == ["W1", "b1", "W2", "b2"]
+    for r in rows:
+        assert r["max_grad"] > 1e-3  # the check compares real numbers, not zeros
+        assert r["rel_error"] < 1e-6 and r["ok"], r
+    params, X, y, Y = tiny_problem()  # and on a second, differently shaped problem
     Z1, A1, Z2, A2 = nn.forward_prop(params, X)
     assert np.abs(Z1).min() > 1e-3  # no unit sits on ReLU's kink, where no derivative exists
     analytic = nn.backward_prop(params, X, Y, Z1, A1, A2)
     numeric = nn.numerical_gradients(params, X, Y)
     for key in params:
-        assert np.abs(analytic[key]).max() > 1e-3  # the check compares real numbers, not zeros
         assert nn.relative_error(analytic[key], numeric[key]) < 1e-6, key
 
 
@@ -880,3 +886,205 @@ def test_benchmark_runs_and_prints_its_tables(mnist_home, tmp_path):
     assert "x the NumPy matmul floor" in done.stdout
     table = (tmp_path / "table.md").read_text()
     assert table.count("\n| ") >= 4 and "this project, default settings" in table
+
+
+# ----------------------------------------------------------------------------
+# Looking inside: drawings, mistakes, your own digit, the gradient check, curves, the record
+
+def test_draw_digit_uses_half_blocks_two_pixels_to_a_character():
+    # top pixel inked -> upper half block, bottom -> lower, both -> full, 28x28 -> 14 lines
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[0, 0] = image[1, 1] = 255
+    image[2:4, 2] = 255
+    lines = nn.draw_digit(image.reshape(784))
+    assert len(lines) == 14 and {len(line) for line in lines} == {28}
+    assert lines[0][:3] == "▀▄ " and lines[1][2] == "█" and lines[5].strip() == ""
+    plain = nn.draw_digit(image.reshape(784), ascii=True)
+    assert plain[1][2] == "@" and plain[0][0] != " " and set("".join(plain)) <= set(" .:-=+*#%@")
+
+
+def test_side_by_side_fits_in_80_columns():
+    blocks = [[f"digit {i}"] + ["#" * 28] * 14 for i in range(5)]
+    lines = nn.side_by_side(blocks)
+    assert max(map(len, lines)) <= 80
+    assert sum(line.count("digit") for line in lines) == 5
+    assert lines[0].count("digit") == 2  # 28 + 3 + 28 = 59 fits, a third would not
+
+
+def test_the_mistakes_shown_are_the_most_confident_wrong_answers():
+    rng = np.random.default_rng(0)
+    params = nn.init_params(784, 16, 10, rng)
+    X = rng.integers(0, 256, (200, 784), dtype=np.uint8)
+    y = rng.integers(0, 10, 200)
+    lines = nn.show_mistakes(params, X, y, 4)
+    shown = [int(m) for m in re.findall(r"#(\d+): true", "\n".join(lines))]
+    P = nn.predict_proba(params, X)
+    wrong = np.flatnonzero(P.argmax(axis=1) != y)
+    confidence = P.max(axis=1)
+    assert len(shown) == 4 and all(i in wrong for i in shown)
+    assert confidence[shown].min() >= np.delete(confidence, shown)[np.isin(
+        np.delete(np.arange(200), shown), wrong)].max()
+    assert f"said {P[shown[0]].argmax()}" in "\n".join(lines)
+
+
+def test_confused_pairs_lists_the_largest_off_diagonal_counts():
+    C = np.diag(np.full(10, 100))
+    C[4, 9], C[7, 2], C[3, 5] = 23, 11, 4
+    assert nn.confused_pairs(C, top=2) == ["4 -> 9: 23 times", "7 -> 2: 11 times"]
+    y = np.array([4, 4, 7])
+    assert "most confused (true -> predicted): 4 -> 9: 2 times, 7 -> 1: 1 time" in \
+        nn.report(np.array([9, 9, 1]), y)
+
+
+def test_resize_averages_the_area_each_output_pixel_covers():
+    image = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1.0]])
+    assert np.allclose(nn.resize(image, 2, 2), [[1, 0], [0, 0.25]])
+    assert np.allclose(nn.resize(np.full((7, 3), 5.0), 20, 9), 5)  # up-scaling keeps a constant
+    assert np.isclose(nn.resize(np.eye(30), 20, 20).sum() * (30 / 20) ** 2, 30)  # mass kept
+
+
+def off_centre_digit():
+    """A dark, thick '7' on light paper, 60 x 40 pixels, in the top-left corner."""
+    image = np.full((60, 40), 240.0)
+    image[5:9, 3:20] = 10         # the bar
+    image[5:35, 16:20] = 10       # the stem
+    return image
+
+
+def test_own_digit_is_prepared_like_mnist_centred_and_twenty_pixels_tall():
+    # dark ink on light paper comes out as light ink on black, the longest side 20 pixels,
+    # its centre of mass at the centre of the 28x28 image
+    raw = nn.mnist_style(off_centre_digit())
+    assert raw.dtype == np.uint8 and raw.shape == (784,)
+    x = raw.reshape(28, 28).astype(float)
+    assert x[0, 0] == 0 and x.max() == 255
+    rows, cols = np.nonzero(x > 0)
+    assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 < 20
+    cy = (x.sum(axis=1) @ (np.arange(28) + 0.5)) / x.sum()
+    cx = (x.sum(axis=0) @ (np.arange(28) + 0.5)) / x.sum()
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_a_blank_image_is_refused():
+    with pytest.raises(nn.DataError, match="blank"):
+        nn.mnist_style(np.full((28, 28), 7.0))
+
+
+def write_pgm(path, image, binary):
+    h, w = image.shape
+    if binary:
+        Path(path).write_bytes(f"P5\n# a comment\n{w} {h}\n255\n".encode()
+                               + image.astype(np.uint8).tobytes())
+    else:
+        body = "\n".join(" ".join(str(int(v)) for v in row) for row in image)
+        Path(path).write_text(f"P2\n{w} {h}\n255\n{body}\n")
+
+
+def test_read_image_reads_npy_csv_and_both_pgm_kinds_alike(tmp_path):
+    image = np.rint(off_centre_digit())
+    np.save(tmp_path / "a.npy", image)
+    np.savetxt(tmp_path / "a.csv", image, fmt="%d", delimiter=",")
+    write_pgm(tmp_path / "b.pgm", image, binary=True)
+    write_pgm(tmp_path / "a.pgm", image, binary=False)
+    for name in ("a.npy", "a.csv", "b.pgm", "a.pgm"):
+        assert np.array_equal(nn.read_image(str(tmp_path / name)), image), name
+
+
+def test_png_without_pillow_says_that_pillow_is_needed(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    (tmp_path / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(nn.DataError, match=r"needs Pillow \(pip install pillow\)"):
+        nn.read_image(str(tmp_path / "d.png"))
+
+
+def test_png_with_pillow_is_read_as_grayscale(tmp_path):
+    Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+    rgb = np.zeros((30, 20, 3), dtype=np.uint8)
+    rgb[5:25, 8:12] = 255
+    Image.fromarray(rgb).save(tmp_path / "d.png")
+    gray = nn.read_image(str(tmp_path / "d.png"))
+    assert gray.shape == (30, 20) and gray[10, 9] == 255 and gray[0, 0] == 0
+
+
+@needs_mnist
+def test_predict_reads_your_own_digit_as_mnist_would(mnist_home, tmp_path, capsys):
+    # an MNIST test digit, blown up 3x and printed dark on light as a PGM, is read back,
+    # prepared and classified as its true label by a briefly trained model
+    with np.load(MNIST_NPZ) as f:
+        X_train, y_train, X_test, y_test = nn.split_mnist(f["X"], f["y"])
+    params, _ = nn.train(X_train[:20000], y_train[:20000], epochs=3, log=None)
+    nn.save_params(tmp_path / "model.npz", params)
+    P = nn.predict_proba(params, X_test[:100])
+    i = int(np.argmax(P.max(axis=1) * (P.argmax(axis=1) == y_test[:100])))
+    big = np.kron(X_test[i].reshape(28, 28), np.ones((3, 3)))
+    write_pgm(tmp_path / "mine.pgm", 255 - big, binary=True)
+    code, out, err = run_main(["--load", tmp_path / "model.npz", "--predict",
+                               tmp_path / "mine.pgm", tmp_path / "mine.pgm"], capsys)
+    assert code == 0, err
+    assert out.count(f"mine.pgm: {y_test[i]}") == 2
+    assert re.search(rf"{y_test[i]}: \d+\.\d%", out) and "█" in out
+
+
+def test_predict_without_load_is_a_usage_error(capsys):
+    code, out, err = run_main(["--predict", "mine.png"], capsys)
+    assert code == 2 and "--predict needs --load" in err
+
+
+def test_gradcheck_prints_a_passing_table(capsys):
+    # the same check as the gradient test, from the command line: four rows, all pass
+    code, out, err = run_main(["--gradcheck"], capsys)
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.split()[0] in ("W1", "b1", "W2", "b2")]
+    assert len(rows) == 4 and all(line.endswith("pass") for line in rows)
+
+
+def test_gradcheck_fails_with_a_hint_when_backprop_is_wrong(capsys, monkeypatch):
+    real = nn.backward_prop
+
+    def wrong_db2(*args):  # the classic bug: one sum over the whole array for every bias
+        grads = real(*args)
+        grads["b2"] = np.full_like(grads["b2"], grads["b2"].sum())
+        return grads
+    monkeypatch.setattr(nn, "backward_prop", wrong_db2)
+    code, out, err = run_main(["--gradcheck"], capsys)
+    assert code == 1
+    assert re.search(r"^b2 .*FAIL$", out, re.M) and "hint: db2 from backward_prop" in out
+
+
+def test_show_mistakes_from_the_command_line(capsys):
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 3, "--show-mistakes", 3,
+                               "--ascii"], capsys)
+    assert code == 0 and "the 3 most confident mistakes of" in out
+    assert out.count(", said ") == 3 and out.splitlines()[-1].startswith("test accuracy: ")
+
+
+def test_plot_without_matplotlib_is_one_note_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 2, "--plot",
+                               tmp_path / "run.png"], capsys)
+    assert code == 0 and out.startswith("note: --plot needs matplotlib (pip install matplotlib)")
+    assert not (tmp_path / "run.png").exists()
+
+
+def test_plot_with_matplotlib_writes_a_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 2, "--plot",
+                               tmp_path / "run.png"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, capsys):
+    import json
+    for name in ("a.json", "b.json"):
+        code, out, err = run_main(["--dataset", "digits", "--epochs", 3, "--log",
+                                   tmp_path / name], capsys)
+        assert code == 0, err
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["settings"]["epochs"] == 3 and a["seed"] == 0 and len(a["history"]) == 3
+    assert re.fullmatch(r"[0-9a-f]{64}", a["training_data_sha256"])
+    assert a["training_data_sha256"] == b["training_data_sha256"]
+    assert set(a["versions"]) == {"python", "numpy", "scikit-learn"}
+    assert out.splitlines()[-1] == f"test accuracy: {100 * a['test_accuracy']:.2f}%"

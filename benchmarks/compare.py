@@ -94,6 +94,7 @@ def run_nn_from_scratch(data, seed, epochs):
 def run_pytorch(data, seed, epochs, threads):
     import torch
     torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # what flush_denormals does for ours, in hardware
     torch.manual_seed(seed)
     X_train, y_train, X_test, y_test = data
     X = torch.from_numpy(X_train)                            # preloaded uint8, as ours
