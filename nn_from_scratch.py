@@ -248,7 +248,9 @@ def flush_denormals(state):
     """Set optimiser state below 1e-30 to 0. A pixel that is blank in a whole run of batches
     (MNIST's borders) gets zero gradients, so its momentum decays geometrically into float32's
     subnormal range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Decaying by 0.9
-    a step from 1e-30 takes 175 steps to get there, so flushing every 100 steps is enough."""
+    a step from 1e-30 takes 175 steps to get there, so flushing every 100 steps is enough.
+    (Weight decay keeps those gradients non-zero; with --weight-decay 0, epochs without the
+    flush measured 1.2-1.5x slower: benchmarks/facts.py.)"""
     for moments in (state.get("v", {}), state.get("m", {})):
         for M in moments.values():
             M[np.abs(M) < 1e-30] = 0
@@ -368,9 +370,9 @@ def report(predictions, y, num_classes=NUM_CLASSES):
              "confusion matrix (rows: true label, columns: predicted):",
              "      " + "".join(f"{k:>6d}" for k in range(num_classes))]
     lines += [f"{k:>6d}" + "".join(f"{c:>6d}" for c in row) for k, row in enumerate(C)]
-    pairs = confused_pairs(C)
+    pairs = confused_pairs(C, top=4)
     if pairs:
-        lines.append("most confused (true -> predicted): " + ", ".join(pairs))
+        lines += ["most confused (true -> predicted):", "   " + "   ".join(pairs)]
     return lines
 
 
@@ -1153,6 +1155,9 @@ def main(argv=None):
     except UsageError as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e} (see --help)", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output went to a program that stopped reading (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (DataError, TrainingDiverged, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,94 @@
+"""
+benchmarks/facts.py: measure the facts behind the speed choices of nn_from_scratch.py.
+
+    python benchmarks/facts.py          # ~2 minutes
+
+Each line compares two ways of training the default network for a few epochs on MNIST,
+in this one process, alternating them so that a busier machine affects both alike, and
+prints the median epoch time of each and their ratio:
+
+  subnormals   flushing tiny optimiser state to 0 every 100 steps, or not (with and
+               without weight decay)
+  one-hot      the one-hot labels in float32, or in float64 (which upcasts the backward pass)
+  batch size   64, 128, 256 and 512 examples per step, against the matmul floor of each
+  threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn)
+"""
+
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import nn_from_scratch as nn  # noqa: E402
+from compare import matmul_floor  # noqa: E402
+
+
+def epoch_times(X, y, epochs=4, **settings):
+    """Median seconds per epoch, the first (warm-up) epoch left out."""
+    _, history = nn.train(X, y, epochs=epochs, log=None, **settings)
+    return statistics.median(r["seconds"] for r in history[1:])
+
+
+def alternate(runs, repeats=3):
+    """{name: median epoch seconds}, running each variant `repeats` times, interleaved."""
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(run())
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main():
+    nn.keep_freed_memory()
+    X, y = nn.load_mnist()
+    X, y = X[:55000], y[:55000]
+
+    # Weight decay keeps every weight's gradient non-zero (it adds weight_decay * W), so the
+    # momentum of always-blank pixels only decays towards 0 without it: --weight-decay 0.
+    real_flush = nn.flush_denormals
+    def without_flush(**settings):
+        nn.flush_denormals = lambda state: None
+        try:
+            return epoch_times(X, y, epochs=8, **settings)  # ~2 epochs to decay that far
+        finally:
+            nn.flush_denormals = real_flush
+    for decay in (0.0, nn.WEIGHT_DECAY):
+        t = alternate({"flushed": lambda: epoch_times(X, y, epochs=8, weight_decay=decay),
+                       "not flushed": lambda: without_flush(weight_decay=decay)})
+        print(f"subnormals, weight decay {decay:g}: flushed {t['flushed']:.3f} s, not flushed "
+              f"{t['not flushed']:.3f} s per epoch: {t['not flushed'] / t['flushed']:.2f}x "
+              "slower without")
+
+    real_one_hot = nn.one_hot
+    def float64_labels():
+        nn.one_hot = lambda y, k=10, dtype=None: real_one_hot(y, k, np.float64)
+        try:
+            return epoch_times(X, y)
+        finally:
+            nn.one_hot = real_one_hot
+    t = alternate({"float32": lambda: epoch_times(X, y), "float64": float64_labels})
+    print(f"one-hot: float32 {t['float32']:.3f} s, float64 {t['float64']:.3f} s per epoch: "
+          f"{t['float64'] / t['float32']:.2f}x slower in float64")
+
+    sizes = (64, 128, 256, 512)
+    t = alternate({b: (lambda b=b: epoch_times(X, y, batch_size=b)) for b in sizes}, repeats=2)
+    for b in sizes:
+        floor = matmul_floor(b)
+        print(f"batch {b:3d}: {t[b]:.3f} s per epoch, matmul floor {floor:.3f} s, "
+              f"{t[b] / floor:.2f}x the floor, {1e3 * (t[b] - floor) / (55000 / b):.2f} ms "
+              "of other work per step")
+
+    from threadpoolctl import threadpool_limits
+    def threads(n):
+        with threadpool_limits(limits=n, user_api="blas"):
+            return epoch_times(X, y)
+    t = alternate({1: lambda: threads(1), 2: lambda: threads(2)})
+    print(f"threads: 1 BLAS thread {t[1]:.3f} s, 2 threads {t[2]:.3f} s per epoch: "
+          f"{t[1] / t[2]:.2f}x faster with 2")
+
+
+if __name__ == "__main__":
+    main()
