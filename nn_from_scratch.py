@@ -961,30 +961,35 @@ def plot_run(path, history, params):
     import matplotlib
     matplotlib.use("Agg")  # draw to a file; no window
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     epochs = [r["epoch"] for r in history]
-    fig = plt.figure(figsize=(13, 5))
-    ax = fig.add_subplot(1, 3, 1)
+    fig = plt.figure(figsize=(14, 6))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1, 2.2])
+    ax = fig.add_subplot(grid[0, 0])
     ax.plot(epochs, [r["loss"] for r in history])
-    ax.set(title="training loss", xlabel="epoch", yscale="log")
-    ax = fig.add_subplot(1, 3, 2)
+    ax.set(title="training loss", yscale="log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax = fig.add_subplot(grid[1, 0])
     ax.plot(epochs, [100 * r["train_acc"] for r in history], label="train")
     if history[0]["val_acc"] is not None:
         ax.plot(epochs, [100 * r["val_acc"] for r in history], label="validation")
     ax.set(title="accuracy (%)", xlabel="epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend()
     W1 = params["W1"]                                         # (784, hidden)
     side, hidden = math.isqrt(W1.shape[0]), W1.shape[1]
-    cols = math.ceil(math.sqrt(hidden * 2))
+    cols = math.ceil(math.sqrt(hidden * 2))                   # a 2:1 grid: 16 x 8 for 128
     rows = math.ceil(hidden / cols)
-    tiles = np.zeros((rows * (side + 1), cols * (side + 1)))
+    tiles = np.full((rows * (side + 1), cols * (side + 1)), np.nan)
     for k in range(hidden):
         r, c = divmod(k, cols)
         w = W1[:, k].reshape(side, side)
         tiles[r * (side + 1):r * (side + 1) + side, c * (side + 1):c * (side + 1) + side] = \
-            w / (np.abs(w).max() or 1)
-    ax = fig.add_subplot(1, 3, 3)
+            w / (np.abs(w).max() or 1)                        # each unit on its own scale
+    ax = fig.add_subplot(grid[:, 1])
     ax.imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set(title=f"W1: the {hidden} hidden units' input weights")
+    ax.set(title=f"W1: what each of the {hidden} hidden units looks for "
+                 "(red: ink raises it, blue: ink lowers it)")
     ax.axis("off")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
@@ -1134,8 +1139,8 @@ def main(argv=None):
                                 f"{source} has {X_test.shape[1]}")
             print(f"weights {args.load} | {source}: test {len(y_test):,}")
         else:
-            params, history = run_training(args, X_train, y_train, len(y_test), source,
-                                           interrupted)
+            params, history, (X_train, y_train) = run_training(args, X_train, y_train,
+                                                               len(y_test), source, interrupted)
         predictions = predict(params, X_test)
         for line in report(predictions, y_test):
             print(line)
@@ -1213,7 +1218,7 @@ def run_training(args, X_train, y_train, n_test, source, interrupted):
         save_params(args.save, params, {**settings, "data": source,
                                         "epochs_done": len(history)})
         print(f"saved weights to {args.save}")
-    return params, history
+    return params, history, (X_train, y_train)
 
 
 def keep_freed_memory():

@@ -266,16 +266,16 @@ def test_learns_the_bundled_8x8_digits():
 
 
 @needs_mnist
-def test_learns_real_mnist_to_98_percent_with_the_defaults():
-    # the headline claim: the default settings reach ~98% on the 10,000 MNIST test images
-    # (98.04% measured for seed 0; the margin allows for other CPUs' rounding)
+def test_learns_real_mnist_to_98_point_2_percent_with_the_defaults():
+    # the headline claim: the default settings reach ~98.5% on the 10,000 MNIST test images
+    # (98.53% measured for seed 0; the margin allows for other CPUs' rounding)
     with np.load(MNIST_NPZ) as f:
         X_train, y_train, X_test, y_test = nn.split_mnist(f["X"], f["y"])
     X_train, y_train, X_val, y_val = nn.hold_out(X_train, y_train, nn.VAL_SIZE,
                                                  np.random.default_rng(nn.SEED))
     params, history = nn.train(X_train, y_train, X_val, y_val, log=None)
     assert history[-1]["val_acc"] > 0.97
-    assert nn.accuracy(nn.predict(params, X_test), y_test) >= 0.978
+    assert nn.accuracy(nn.predict(params, X_test), y_test) >= 0.982
 
 
 # ----------------------------------------------------------------------------
@@ -1084,6 +1084,7 @@ def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, ca
         assert code == 0, err
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert a["settings"]["epochs"] == 3 and a["seed"] == 0 and len(a["history"]) == 3
+    assert a["training_examples"] == 1295  # the images trained on: 1,797 less test and validation
     assert re.fullmatch(r"[0-9a-f]{64}", a["training_data_sha256"])
     assert a["training_data_sha256"] == b["training_data_sha256"]
     assert set(a["versions"]) == {"python", "numpy", "scikit-learn"}
