@@ -2,7 +2,7 @@
 benchmarks/compare.py: the same 784-128-10 network trained on the same MNIST split by this
 project (NumPy), by scikit-learn's MLPClassifier and by PyTorch on the CPU, side by side.
 
-    python benchmarks/compare.py                              # seeds 0 1 2, ~6 minutes
+    python benchmarks/compare.py                              # seeds 0 1 2, ~5 minutes
     python benchmarks/compare.py --markdown results.md        # also write the README's table
     python benchmarks/compare.py --seeds 0 --epochs 1 --subset 5000   # a 30-second smoke run
 
@@ -22,11 +22,12 @@ What is measured, per system:
   memory      peak resident memory of the process (MNIST as uint8 is 55 MB of it)
 
 Needs numpy and scikit-learn (requirements.txt). PyTorch is optional: without it its rows
-are skipped with a note (CPU build: pip install torch --index-url
-https://download.pytorch.org/whl/cpu).
+are skipped with a note (a CPU build is enough; pytorch.org gives the pip command).
 """
 
 import argparse
+import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -328,10 +329,10 @@ def machine(threads):
     except (OSError, StopIteration):
         pass
     versions = [f"Python {platform.python_version()}", f"NumPy {np.__version__}"]
-    for name in ("sklearn", "torch"):
+    for name in ("scikit-learn", "torch"):  # read without importing them (torch takes ~3 s)
         try:
-            versions.append(f"{name} {__import__(name).__version__}")
-        except ImportError:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
             pass
     return f"{cpu}, {os.cpu_count()} cores, {threads} threads per run; " + ", ".join(versions)
 
@@ -365,13 +366,9 @@ def main(argv=None):
 
 def orchestrate(args):
     systems = list(args.systems)
-    if "pytorch" in systems:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("note: PyTorch is not installed; its rows are skipped "
-                  "(pip install torch, CPU build)")
-            systems.remove("pytorch")
+    if "pytorch" in systems and importlib.util.find_spec("torch") is None:
+        print("note: PyTorch is not installed; its rows are skipped (pip install torch, CPU build)")
+        systems.remove("pytorch")
     env = {**os.environ, **{k: str(args.threads) for k in
                            ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
            **MALLOC_SETTINGS}
