@@ -1,14 +1,16 @@
 """
 nn_from_scratch.py: a neural network that learns to read handwritten digits (MNIST),
 written with nothing but NumPy. One file, read top to bottom: data, model, backprop,
-training loop. Everything after the training loop is plumbing.
+training loop, evaluation, gradient check. Everything after that is plumbing.
 
     pip install -r requirements.txt
-    python nn_from_scratch.py                        # 784-128-10 on MNIST, ~98% test accuracy
+    python nn_from_scratch.py                        # 784-128-10 on MNIST, ~98.5% test accuracy
     python nn_from_scratch.py --subset 5000 --epochs 5   # a seconds-long experiment
     python nn_from_scratch.py --hidden 32 --optimizer sgd --lr 0.5
     python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
-    python nn_from_scratch.py --save model.npz  then  --load model.npz
+    python nn_from_scratch.py --save model.npz --show-mistakes 6
+    python nn_from_scratch.py --load model.npz --predict my_digit.png
+    python nn_from_scratch.py --gradcheck            # backprop against numerical derivatives
     python -m pytest -q test_nn.py
 
 The network, one row per example (n examples in a mini-batch):
@@ -343,12 +345,17 @@ def format_epoch(r, epochs):
 # ----------------------------------------------------------------------------
 # 5. Evaluation
 
-def predict(params, X, chunk=10000):
-    """(n, d) images -> (n,) predicted labels, in chunks so that no big float copy is made."""
+def predict_proba(params, X, chunk=10000):
+    """(n, d) images -> (n, 10) class probabilities A2, in chunks so that no big float copy
+    of the images is made."""
     check_data(X, n_features=params["W1"].shape[0])
-    labels = [forward_prop(params, scale_pixels(X[i:i + chunk]))[3].argmax(axis=1)
-              for i in range(0, len(X), chunk)]
-    return np.concatenate(labels) if labels else np.zeros(0, dtype=np.intp)
+    return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk]))[3]
+                           for i in range(0, len(X), chunk)] or [np.zeros((0, 10))])
+
+
+def predict(params, X):
+    """(n, d) images -> (n,) predicted labels: the most probable class of each."""
+    return predict_proba(params, X).argmax(axis=1)
 
 
 def accuracy(predictions, y):
@@ -431,7 +438,8 @@ def gradient_check(seed=0, n=5, sizes=(20, 8, 10), tolerance=1e-6):
 
 # ============================================================================
 # Plumbing. The network is complete above; what follows loads data from other places,
-# saves and loads weights and reads the command line.
+# caches MNIST, saves and loads weights, draws what the network does, and reads the
+# command line.
 
 class DataError(ValueError):
     """A data or weights file that cannot be used; the message names it and what was expected."""
@@ -796,13 +804,6 @@ def side_by_side(blocks, width=80, gap=3):
             row.append(block)
             used += block_width + (gap if len(row) > 1 else 0)
     return lines
-
-
-def predict_proba(params, X, chunk=10000):
-    """(n, d) images -> (n, 10) class probabilities A2, in chunks."""
-    check_data(X, n_features=params["W1"].shape[0])
-    return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk]))[3]
-                           for i in range(0, len(X), chunk)] or [np.zeros((0, 10))])
 
 
 def top_classes(p, k=3):
@@ -1195,10 +1196,13 @@ def run_training(args, X_train, y_train, n_test, source, interrupted):
                  "adam": "Adam"}[args.optimizer]
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
           f"network {'-'.join(map(str, sizes))}, {n_params:,} parameters | seed {args.seed}")
-    print(f"{optimizer}, lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, "
-          f"{args.epochs} epochs" + (f", weight decay {args.weight_decay:g}"
-                                     if args.weight_decay else "")
-          + (", batches shifted by up to 1 pixel" if args.augment else ""), flush=True)
+    details = [optimizer, f"lr {args.lr:g} ({args.schedule})", f"batch {args.batch_size}",
+               f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"]
+    if args.weight_decay:
+        details.append(f"weight decay {args.weight_decay:g}")
+    if args.augment:
+        details.append("batches shifted by up to 1 pixel")
+    print(", ".join(details), flush=True)
     settings = {key: getattr(args, key) for key in ("hidden", "epochs", "batch_size", "lr",
                                                      "optimizer", "schedule", "momentum",
                                                      "weight_decay", "augment", "seed",
