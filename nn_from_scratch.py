@@ -1126,7 +1126,11 @@ def main(argv=None):
             print("\n".join(gradient_table(rows)))
             return 0 if all(r["ok"] for r in rows) else 1
         if args.predict:
-            print("\n".join(predict_files(load_params(args.load), args.predict, args.ascii)))
+            params = load_params(args.load)
+            if params["W1"].shape[0] != 784:
+                raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
+                                "--predict prepares 28x28 images, for weights trained on MNIST")
+            print("\n".join(predict_files(params, args.predict, args.ascii)))
             return 0
         if args.plot and importlib.util.find_spec("matplotlib") is None:
             print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")

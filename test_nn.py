@@ -1027,6 +1027,20 @@ def test_predict_reads_your_own_digit_as_mnist_would(mnist_home, tmp_path, capsy
     assert re.search(rf"{y_test[i]}: \d+\.\d%", out) and "█" in out
 
 
+def test_predict_with_weights_for_other_images_or_a_bad_file_is_one_line(tmp_path, capsys):
+    nn.save_params(tmp_path / "digits.npz", nn.init_params(64, 8, 10, np.random.default_rng(0)))
+    code, out, err = run_main(["--load", tmp_path / "digits.npz", "--predict", "x.png"], capsys)
+    assert code == 1 and "takes 64 pixels per image; --predict prepares 28x28" in err
+    nn.save_params(tmp_path / "m.npz", nn.init_params(784, 8, 10, np.random.default_rng(0)))
+    code, out, err = run_main(["--load", tmp_path / "m.npz", "--predict", tmp_path / "no.pgm"],
+                              capsys)
+    assert code == 1 and err.startswith("error: ") and "no.pgm: cannot read it" in err
+    np.save(tmp_path / "rgb.npy", np.zeros((28, 28, 3)))
+    code, out, err = run_main(["--load", tmp_path / "m.npz", "--predict", tmp_path / "rgb.npy"],
+                              capsys)
+    assert code == 1 and "expected a 2-D grayscale image" in err
+
+
 def test_predict_without_load_is_a_usage_error(capsys):
     code, out, err = run_main(["--predict", "mine.png"], capsys)
     assert code == 2 and "--predict needs --load" in err
