@@ -285,7 +285,10 @@ def ratios(rows):
     lines = []
     sklearn_best = min((by[s]["to_98"] for s in ("sklearn_sgd", "sklearn_adam") if s in by),
                        default=None)
-    if sklearn_best:
+    if sklearn_best == math.inf:
+        lines.append("time to 98.0%: scikit-learn never got there (target: <= 0.5 x its "
+                     "fastest setting)")
+    elif sklearn_best:
         lines.append(f"time to 98.0%: {ratio(ours['to_98'], sklearn_best)} x scikit-learn's "
                      "fastest setting (target <= 0.5)")
     if "pytorch" in by:
