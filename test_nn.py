@@ -281,13 +281,20 @@ def test_learns_real_mnist_to_98_point_2_percent_with_the_defaults():
 # ----------------------------------------------------------------------------
 # Data: the OpenML path, its cache, the fallback, and the --data formats
 
+def writable_copy(source, target):
+    """Copy a folder (the shared data may be read-only) and make the copy writable."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    for path in [target, *Path(target).rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+
+
 @pytest.fixture(scope="session")
 def mnist_home(tmp_path_factory):
     """A writable copy of the offline OpenML cache, after load_mnist has parsed it once."""
     if not OPENML_CACHE.exists():
         pytest.skip(f"offline OpenML cache not found at {OPENML_CACHE}")
     home = tmp_path_factory.mktemp("scikit_learn_data")
-    shutil.copytree(OPENML_CACHE, home, dirs_exist_ok=True)
+    writable_copy(OPENML_CACHE, home)
     assert not (home / nn.CACHE_NAME).exists()
     X, y = nn.load_mnist(str(home))  # the real fetch_openml, reading the cache offline
     return home, X, y
@@ -841,7 +848,7 @@ def test_a_half_downloaded_openml_file_is_deleted_and_fetched_again(tmp_path, mo
                                                                     capsys):
     # scikit-learn deletes a corrupt download and fetches it again; offline that fails, so an
     # explicit MNIST run ends in one line and the next run with a network starts afresh
-    shutil.copytree(OPENML_CACHE, tmp_path, dirs_exist_ok=True)
+    writable_copy(OPENML_CACHE, tmp_path)
     arff = next(tmp_path.rglob("*.arff.gz"))
     arff.write_bytes(arff.read_bytes()[:100_000])
     no_network(monkeypatch)
