@@ -518,7 +518,7 @@ def atomic_write(path, write):
     """Call write(file) on a temporary file beside path, then rename it to path."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -543,9 +543,8 @@ def load_digits_data(seed, test_fraction=0.2):
 
 
 def random_split(X, y, test_fraction, seed):
-    X_train, y_train, X_test, y_test = hold_out(X, y, round(len(y) * test_fraction),
-                                                np.random.default_rng(seed))
-    return X_train, y_train, X_test, y_test
+    """(X_train, y_train, X_test, y_test), with a seeded random test_fraction of the rows."""
+    return hold_out(X, y, round(len(y) * test_fraction), np.random.default_rng(seed))
 
 
 def load_data_path(path, seed, test_fraction=0.2):
@@ -675,6 +674,14 @@ def bad_csv_line(path, header):
 def check_images(X, y, source):
     """Check (X, y) and return them as (n, 784) uint8 pixels and (n,) uint8 labels."""
     X, y = np.asarray(X), np.asarray(y)
+    if y.dtype.kind in "US":  # labels saved as text, as fetch_openml returns them: '0'..'9'
+        try:
+            y = y.astype(np.float64)
+        except ValueError:
+            raise DataError(f"{source}: labels must be the integers 0..9") from None
+    if not (np.issubdtype(X.dtype, np.number) and np.issubdtype(y.dtype, np.number)):
+        raise DataError(f"{source}: expected numbers, got pixels of type {X.dtype} and labels "
+                        f"of type {y.dtype}")
     if X.ndim == 3:
         X = X.reshape(len(X), -1)  # (n, 28, 28) -> (n, 784)
     if X.ndim != 2 or X.shape[1] != 784:
@@ -883,6 +890,8 @@ def read_pgm(path):
         tokens.append(data[pos:end].decode("ascii"))
         pos = end
     magic, width, height, maxval = tokens[0], *map(int, tokens[1:])
+    if not (width > 0 and height > 0 and 0 < maxval < 65536):
+        raise ValueError(f"header {' '.join(tokens)} is not a valid PGM header")
     if magic == "P2":
         values = np.array(data[pos:].split(), dtype=np.float64)
     elif magic == "P5":
@@ -1122,16 +1131,9 @@ def main(argv=None):
     interrupted = threading.Event()
     try:
         if args.gradcheck:
-            rows = gradient_check(args.seed)
-            print("\n".join(gradient_table(rows)))
-            return 0 if all(r["ok"] for r in rows) else 1
+            return run_gradcheck(args)
         if args.predict:
-            params = load_params(args.load)
-            if params["W1"].shape[0] != 784:
-                raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
-                                "--predict prepares 28x28 images, for weights trained on MNIST")
-            print("\n".join(predict_files(params, args.predict, args.ascii)))
-            return 0
+            return run_predict(args)
         if args.plot and importlib.util.find_spec("matplotlib") is None:
             print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
             args.plot = None
@@ -1175,6 +1177,21 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     return 130 if interrupted.is_set() else 0  # 130: the shell's code for Ctrl-C
+
+
+def run_gradcheck(args):
+    rows = gradient_check(args.seed)
+    print("\n".join(gradient_table(rows)))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def run_predict(args):
+    params = load_params(args.load)
+    if params["W1"].shape[0] != 784:
+        raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
+                        "--predict prepares 28x28 images, for weights trained on MNIST")
+    print("\n".join(predict_files(params, args.predict, args.ascii)))
+    return 0
 
 
 def run_training(args, X_train, y_train, n_test, source, interrupted):

@@ -442,6 +442,9 @@ def test_data_from_an_npz_of_x_and_y(tmp_path):
     assert all(np.array_equal(u, v) for u, v in zip(a[:4], b[:4]))
     rows = {r.tobytes() for r in np.concatenate([a[0], a[2]])}
     assert rows == {r.tobytes() for r in X[:500]}
+    np.savez(tmp_path / "text.npz", X=X[:500], y=y[:500].astype(str))  # fetch_openml's '0'..'9'
+    c = nn.load_data_path(str(tmp_path / "text.npz"), seed=5)
+    assert all(np.array_equal(u, v) for u, v in zip(a[:4], c[:4]))
 
 
 @pytest.mark.parametrize("header", [False, True])
@@ -635,6 +638,12 @@ BAD_DATA = {
                  "labels must be the integers 0..9"),
     "label 1.5": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, 1.5)),
                   "labels must be the integers 0..9"),
+    "label 'cat'": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, "cat")),
+                    "labels must be the integers 0..9"),
+    "text pixels": (lambda p: write_npz(p / "d.npz", X=np.full((100, 784), "x"),
+                                        y=good_xy()[1]), "expected numbers, got pixels of type"),
+    "bool pixels": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] > 9, y=good_xy()[1]),
+                     "expected numbers, got pixels of type bool"),
     "nan pixel": (lambda p: write_npz(p / "d.npz", X=np.where(np.eye(100, 784), np.nan, 0),
                                       y=good_xy()[1]), "pixel values must be finite numbers"),
     "pixel 256": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] + 1, y=good_xy()[1]),
@@ -997,6 +1006,14 @@ def test_read_image_reads_npy_csv_and_both_pgm_kinds_alike(tmp_path):
     write_pgm(tmp_path / "a.pgm", image, binary=False)
     for name in ("a.npy", "a.csv", "b.pgm", "a.pgm"):
         assert np.array_equal(nn.read_image(str(tmp_path / name)), image), name
+
+
+@pytest.mark.parametrize("header", [b"P5\n28 28\n0\n", b"P5\n0 28\n255\n", b"P5\n28",
+                                    b"P7\n28 28\n255\n"])
+def test_a_broken_pgm_is_one_clear_error(header, tmp_path):
+    (tmp_path / "d.pgm").write_bytes(header + bytes(784))
+    with pytest.raises(nn.DataError, match="d.pgm: cannot read it as an image"):
+        nn.read_image(str(tmp_path / "d.pgm"))
 
 
 def test_png_without_pillow_says_that_pillow_is_needed(tmp_path, monkeypatch):

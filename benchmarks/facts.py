@@ -17,7 +17,6 @@ prints the median epoch time of each and their ratio:
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
