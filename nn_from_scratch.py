@@ -246,16 +246,19 @@ def learning_rate(lr, step, total_steps, schedule=SCHEDULE):
     return lr
 
 
-def flush_denormals(state):
-    """Set optimiser state below 1e-30 to 0. A pixel that is blank in a whole run of batches
-    (MNIST's borders) gets zero gradients, so its momentum decays geometrically into float32's
-    subnormal range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Decaying by 0.9
-    a step from 1e-30 takes 175 steps to get there, so flushing every 100 steps is enough.
-    (Weight decay keeps those gradients non-zero; with --weight-decay 0, epochs without the
-    flush measured 1.2-1.5x slower: benchmarks/facts.py.)"""
-    for moments in (state.get("v", {}), state.get("m", {})):
-        for M in moments.values():
-            M[np.abs(M) < 1e-30] = 0
+def flush_denormals(params, state):
+    """Set weights and optimiser state below 1e-30 to 0, before they reach float32's subnormal
+    range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Two things drive values
+    there. A pixel that is blank in a whole run of batches (MNIST's borders) gets zero
+    gradients, so its momentum decays by 0.9 a step: 175 steps from 1e-30 to subnormal, so
+    flushing every 100 steps is enough. And a hidden unit that has switched off for good gets
+    only weight decay's gradient, which Adam scales up, so its weights shrink geometrically to
+    0: with --optimizer adam --lr 0.2, 3/4 of W1 was subnormal by epoch 8 and epochs took 6-8x
+    longer. A weight of 1e-30 changes no output in float32, so zeroing it changes no result.
+    (Without the flush, --weight-decay 0 epochs measured 1.2-1.5x slower: benchmarks/facts.py.)"""
+    for arrays in (params, state.get("v", {}), state.get("m", {})):
+        for A in arrays.values():
+            A[np.abs(A) < 1e-30] = 0
 
 
 # ----------------------------------------------------------------------------
@@ -319,7 +322,7 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
             correct += np.count_nonzero(A2.argmax(axis=1) == y_train[idx])
             seen += len(idx)
             if b % 100 == 0:
-                flush_denormals(state)
+                flush_denormals(params, state)
             if stop is not None and stop.is_set():
                 break
         seconds = time.perf_counter() - start  # the training steps only, not the validation

@@ -194,14 +194,31 @@ def test_weight_decay_shrinks_the_weights():
     assert np.array_equal(params["b1"], before["b1"])
 
 
-def test_denormal_optimizer_state_is_flushed():
-    # momentum that has decayed toward 0 is set to exactly 0 before it reaches the slow
-    # subnormal range; ordinary values are left as they are
+def test_tiny_weights_and_optimizer_state_are_flushed():
+    # momentum that has decayed toward 0, and weights that have shrunk toward 0, are set to
+    # exactly 0 before they reach the slow subnormal range; ordinary values are left alone
     params, *_ = tiny_problem(dtype=np.float32)
-    state = nn.init_optimizer(params, "momentum")
-    state["v"]["W1"][0, :3] = [1e-33, -1e-31, 1e-3]
-    nn.flush_denormals(state)
-    assert list(state["v"]["W1"][0, :3]) == [0, 0, np.float32(1e-3)]
+    state = nn.init_optimizer(params, "adam")
+    state["m"]["W1"][0, :3] = [1e-33, -1e-31, 1e-3]
+    state["v"]["b1"][:2] = [1e-35, 1e-3]
+    params["W2"][0, :3] = [-1e-32, 1e-31, 1e-3]
+    nn.flush_denormals(params, state)
+    assert list(state["m"]["W1"][0, :3]) == [0, 0, np.float32(1e-3)]
+    assert list(state["v"]["b1"][:2]) == [0, np.float32(1e-3)]
+    assert list(params["W2"][0, :3]) == [0, 0, np.float32(1e-3)]
+
+
+def test_adam_at_a_large_learning_rate_leaves_no_subnormal_weights():
+    # Adam at lr 0.2 switches hidden units off for good; weight decay then shrinks their
+    # weights geometrically toward 0. Unflushed, thousands of W1's entries end up subnormal
+    # (every matrix product with them ~20x slower); flushed, they are exactly 0
+    X, y = digits()
+    params, _ = nn.train(X, y, epochs=40, batch_size=32, optimizer="adam", lr=0.2,
+                         augment=False, log=None)
+    tiny = np.finfo(np.float32).tiny
+    for key, P in params.items():
+        assert np.count_nonzero((P != 0) & (np.abs(P) < tiny)) == 0, key
+    assert np.count_nonzero(params["W1"] == 0) > 1000  # the flush did happen
 
 
 class FixedOffset:

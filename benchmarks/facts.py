@@ -7,8 +7,8 @@ Each line compares two ways of training the default network for a few epochs on 
 in this one process, alternating them so that a busier machine affects both alike, and
 prints the median epoch time of each and their ratio:
 
-  subnormals   flushing tiny optimiser state to 0 every 100 steps, or not (with and
-               without weight decay)
+  subnormals   flushing tiny weights and optimiser state to 0 every 100 steps, or not
+               (with and without weight decay, and Adam at a large learning rate)
   one-hot      the one-hot labels in float32, or in float64 (which upcasts the backward pass)
   batch size   64, 128, 256 and 512 examples per step, against the matmul floor of each
   threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn)
@@ -47,17 +47,21 @@ def main():
 
     # Weight decay keeps every weight's gradient non-zero (it adds weight_decay * W), so the
     # momentum of always-blank pixels only decays towards 0 without it: --weight-decay 0.
+    # Adam at a large learning rate switches hidden units off for good, and their weights
+    # then shrink towards 0, late in the run (epochs 7-12 of 12).
     real_flush = nn.flush_denormals
-    def without_flush(**settings):
-        nn.flush_denormals = lambda state: None
+    def without_flush(epochs, **settings):
+        nn.flush_denormals = lambda params, state: None
         try:
-            return epoch_times(X, y, epochs=8, **settings)  # ~2 epochs to decay that far
+            return epoch_times(X, y, epochs=epochs, **settings)
         finally:
             nn.flush_denormals = real_flush
-    for decay in (0.0, nn.WEIGHT_DECAY):
-        t = alternate({"flushed": lambda: epoch_times(X, y, epochs=8, weight_decay=decay),
-                       "not flushed": lambda: without_flush(weight_decay=decay)})
-        print(f"subnormals, weight decay {decay:g}: flushed {t['flushed']:.3f} s, not flushed "
+    for name, epochs, settings in [("weight decay 0", 8, {"weight_decay": 0.0}),
+                                   (f"weight decay {nn.WEIGHT_DECAY:g}", 8, {}),
+                                   ("adam, lr 0.2", 12, {"optimizer": "adam", "lr": 0.2})]:
+        t = alternate({"flushed": lambda: epoch_times(X, y, epochs=epochs, **settings),
+                       "not flushed": lambda: without_flush(epochs, **settings)}, repeats=2)
+        print(f"subnormals, {name}: flushed {t['flushed']:.3f} s, not flushed "
               f"{t['not flushed']:.3f} s per epoch: {t['not flushed'] / t['flushed']:.2f}x "
               "slower without")
 
