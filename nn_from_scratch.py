@@ -842,7 +842,8 @@ def confused_pairs(C, top=5):
 
 
 # Your own digit, prepared the way MNIST's digits were: white ink on black, cropped to the
-# ink, the longest side scaled to 20 pixels, pasted into 28x28 centred on its centre of mass.
+# ink, made bilevel (ink or paper), its strokes brought to MNIST's width, the longest side
+# scaled to 20 pixels, pasted into 28x28 centred on its centre of mass.
 
 def read_image(path):
     """A grayscale image as a 2-D float array: .npy, .csv (rows of numbers), .pgm (P2 or P5)
@@ -862,7 +863,7 @@ def read_image(path):
                 raise DataError(f"{path}: reading this format needs Pillow (pip install pillow);"
                                 " or save it as .pgm, .npy or .csv") from None
             with Image.open(path) as picture:
-                image = np.asarray(picture.convert("L"), dtype=np.float64)
+                image = pillow_gray(picture)
     except (OSError, ValueError) as e:
         if isinstance(e, DataError):
             raise
@@ -874,6 +875,20 @@ def read_image(path):
         raise DataError(f"{path}: expected a 2-D grayscale image of finite numbers, got shape "
                         f"{image.shape}")
     return image
+
+
+def pillow_gray(picture):
+    """A Pillow image as a 2-D float array. Grayscale keeps its own range (16-bit: 0..65535).
+    A digit drawn on a transparent background (a browser canvas, many drawing apps) is its
+    opacity, whatever the ink's colour: the pixels under a transparent background are often
+    black, like the ink, so brightness alone would show nothing."""
+    if picture.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
+        return np.asarray(picture, dtype=np.float64)
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        alpha = np.asarray(picture.convert("RGBA"), dtype=np.float64)[:, :, 3]
+        if alpha.min() < alpha.max():
+            return alpha
+    return np.asarray(picture.convert("L"), dtype=np.float64)
 
 
 def read_pgm(path):
@@ -917,6 +932,9 @@ def resize(image, height, width):
     return shares(image.shape[0], height) @ image @ shares(image.shape[1], width).T
 
 
+STROKE = 0.1  # MNIST's median stroke width over its longer side, measured as in stroke_width
+
+
 def mnist_style(image):
     """Any grayscale digit image (h, w) -> (784,) uint8, prepared the way MNIST's were."""
     image = image - image.min()
@@ -928,9 +946,22 @@ def mnist_style(image):
         image = 1 - image                                     # dark ink on light paper
     rows, cols = np.nonzero(image > 0.2)
     image = image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]  # crop to the ink
+    # NIST's digits were bilevel when MNIST scaled them down. Make ours bilevel too, at a
+    # working size (the longer side 100 to 300 pixels) where a 2-pixel pen is still a pixel.
+    scale = min(max(max(image.shape), 100), 300) / max(image.shape)
+    image = resize(image, *(max(1, round(n * scale)) for n in image.shape))
+    ink = image > 0.5                                         # (h, w) bool
+    # A 2-pixel pen and a 30-pixel marker draw the same digit: give its strokes MNIST's width
+    steps = round((STROKE * max(ink.shape) - stroke_width(ink)) / 2)
+    ink = grow(np.pad(ink, max(steps, 0)), steps)             # pad: room to grow into
+    if not ink.any():
+        raise DataError("the image is blank: there is no digit to read")
+    rows, cols = np.nonzero(ink)
+    image = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.float64)
     scale = 20 / max(image.shape)                            # longest side -> 20 pixels
     h, w = (max(1, round(n * scale)) for n in image.shape)
-    image = resize(image, h, w)
+    image = resize(image, h, w)                               # area averaging: grey edges
+    image /= image.max()                                      # the strokes' cores at full ink
     mass = image.sum()
     cy = (image.sum(axis=1) @ (np.arange(h) + 0.5)) / mass   # centre of mass, in pixels
     cx = (image.sum(axis=0) @ (np.arange(w) + 0.5)) / mass
@@ -939,6 +970,29 @@ def mnist_style(image):
     canvas = np.zeros((28, 28))
     canvas[top:top + h, left:left + w] = image
     return np.rint(canvas * 255).astype(np.uint8).reshape(784)
+
+
+def stroke_width(ink):
+    """The mean width of the strokes in a bool image, in pixels. A stroke of width w and
+    length L covers w L pixels, 2 L of them on its edge (ink with paper beside it), so
+    w = 2 area / edge."""
+    P = np.pad(ink, 1)
+    inner = P[:-2, 1:-1] & P[2:, 1:-1] & P[1:-1, :-2] & P[1:-1, 2:]  # ink on all four sides
+    return 2 * np.count_nonzero(ink) / np.count_nonzero(ink & ~inner)
+
+
+def grow(ink, steps):
+    """Thicken (steps > 0) or thin (steps < 0) every stroke of a bool image by |steps| pixels
+    on each side: a pixel becomes ink if any neighbour is (or paper if any neighbour is),
+    taking 3x3 squares and plus-shaped crosses in turn, so that the pen tip is near round."""
+    square = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    cross = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)]
+    h, w = ink.shape
+    for step in range(abs(steps)):
+        P = np.pad(ink, 1)
+        near = [P[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in (square, cross)[step % 2]]
+        ink = np.logical_or.reduce(near) if steps > 0 else np.logical_and.reduce(near)
+    return ink
 
 
 def predict_files(params, paths, ascii=False):

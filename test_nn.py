@@ -1005,6 +1005,104 @@ def test_a_blank_image_is_refused():
         nn.mnist_style(np.full((28, 28), 7.0))
 
 
+def arc(cx, cy, rx, ry, start, end, n=24):
+    """Points along an elliptical arc, angles in degrees (0 = right, 90 = down)."""
+    t = np.radians(np.linspace(start, end, n))
+    return [(cx + rx * math.cos(a), cy + ry * math.sin(a)) for a in t]
+
+
+# Each digit as the pen strokes a person makes, in a unit square with y pointing down
+STROKES = {
+    0: [arc(0.5, 0.5, 0.27, 0.4, -90, 270, 40)],
+    1: [[(0.42, 0.22), (0.55, 0.1), (0.55, 0.9)]],
+    2: [arc(0.5, 0.32, 0.23, 0.2, 190, 370) + [(0.25, 0.9), (0.78, 0.9)]],
+    3: [arc(0.47, 0.3, 0.22, 0.18, 200, 450) + arc(0.47, 0.67, 0.25, 0.2, -90, 150)],
+    4: [[(0.32, 0.1), (0.25, 0.58), (0.78, 0.58)], [(0.64, 0.1), (0.64, 0.9)]],
+    5: [[(0.74, 0.12), (0.33, 0.12), (0.3, 0.45)] + arc(0.48, 0.64, 0.25, 0.22, -120, 150)],
+    6: [[(0.68, 0.1), (0.45, 0.3)] + arc(0.5, 0.66, 0.22, 0.22, 200, 560)],
+    7: [[(0.25, 0.12), (0.76, 0.12), (0.45, 0.9)]],
+    8: [arc(0.5, 0.3, 0.18, 0.18, 90, 450), arc(0.5, 0.69, 0.22, 0.2, -90, 270)],
+    9: [arc(0.5, 0.32, 0.2, 0.2, 0, 360), [(0.7, 0.32), (0.66, 0.9)]],
+}
+
+
+def draw(digit, pen, size=280):
+    """(size, size) ink 0..1: the digit's strokes drawn with a round pen `pen` pixels wide,
+    anti-aliased like a browser canvas (ink fades over the pen's last pixel)."""
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    dist = np.full((size, size), np.inf)  # from each pixel to the nearest stroke
+    for stroke in STROKES[digit]:
+        P = np.array(stroke) * size
+        for (x0, y0), (x1, y1) in zip(P[:-1], P[1:]):
+            dx, dy = x1 - x0, y1 - y0
+            t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-9), 0, 1)
+            dist = np.minimum(dist, np.hypot(xx - x0 - t * dx, yy - y0 - t * dy))
+    return np.clip(pen / 2 - dist + 0.5, 0, 1)
+
+
+@pytest.fixture(scope="session")
+def mnist_model():
+    """Weights trained briefly on real MNIST (5 epochs, shifted batches: ~98% on test)."""
+    if not MNIST_NPZ.exists():
+        pytest.skip(f"real MNIST not found at {MNIST_NPZ}")
+    with np.load(MNIST_NPZ) as f:
+        X_train, y_train, _, _ = nn.split_mnist(f["X"], f["y"])
+    return nn.train(X_train, y_train, epochs=5, augment=True, log=None)[0]
+
+
+def test_thin_and_thick_pens_give_the_same_mnist_style_digit():
+    # a 2 px pen and a 30 px marker on a 280x280 pad come out with MNIST's stroke width:
+    # the same amount of ink, the same picture (before the fix, a 2 px "7" kept 1/3 of
+    # the ink of an MNIST digit and a 30 px one was a blob)
+    for digit in (1, 4, 7, 8):
+        images = [nn.mnist_style(255 * draw(digit, pen)).astype(float) for pen in (2, 8, 30)]
+        ink = [im.sum() / 255 for im in images]
+        assert max(ink) / min(ink) < 1.35, (digit, ink)
+        for im in images[1:]:
+            assert np.corrcoef(images[0], im)[0, 1] > 0.8, digit
+
+
+@pytest.mark.parametrize("pen", [2, 4, 8, 16, 30])
+def test_a_digit_drawn_with_any_pen_is_read_as_that_digit(pen, mnist_model):
+    # every digit, drawn with each pen, white on black and black on white, is read right
+    for digit in range(10):
+        ink = 255 * draw(digit, pen)
+        for image in (ink, 255 - ink):
+            p = nn.predict_proba(mnist_model, nn.mnist_style(image)[None])[0]
+            assert p.argmax() == digit, (digit, pen, nn.top_classes(p))
+
+
+def test_own_digit_files_with_transparency_palettes_and_16_bits_are_read_right(tmp_path,
+                                                                               mnist_model):
+    # what drawing apps and canvases save: ink of any colour on a transparent background
+    # (RGBA, LA, a palette with a transparent entry), 16-bit grayscale, plain RGB; before
+    # the fix, the first four were blank and the 16-bit one all white
+    Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+    for digit in (2, 3, 7):
+        ink = draw(digit, pen=6)
+        alpha = np.rint(255 * ink).astype(np.uint8)
+        files = {}
+        for name, colour in (("black", (0, 0, 0)), ("red", (220, 30, 30))):
+            rgba = np.zeros((280, 280, 4), dtype=np.uint8)
+            rgba[..., :3], rgba[..., 3] = colour, alpha
+            files[f"rgba-{name}.png"] = Image.fromarray(rgba, "RGBA")
+        files["la.png"] = Image.fromarray(np.dstack([np.zeros_like(alpha), alpha]), "LA")
+        palette = Image.fromarray(np.where(ink > 0.5, 1, 0).astype(np.uint8), "P")
+        palette.putpalette([255, 255, 255, 0, 0, 255])  # 0: white (transparent), 1: blue
+        palette.info["transparency"] = 0
+        files["palette.png"] = palette
+        # a 16-bit scan: dark ink on grey paper, far above 8 bits' 255 everywhere
+        files["gray16.png"] = Image.fromarray(np.rint(40000 - 30000 * ink).astype(np.uint16))
+        files["rgb.png"] = Image.fromarray(np.dstack([255 - alpha] * 3), "RGB")
+        for name, picture in files.items():
+            picture.save(tmp_path / name)
+            with Image.open(tmp_path / name) as check:
+                assert name[:3] != "gra" or check.mode.startswith("I")  # really 16-bit
+            x = nn.mnist_style(nn.read_image(str(tmp_path / name)))[None]
+            p = nn.predict_proba(mnist_model, x)[0]
+            assert p.argmax() == digit, (name, digit, nn.top_classes(p))
+
+
 def write_pgm(path, image, binary):
     h, w = image.shape
     if binary:
