@@ -51,12 +51,14 @@ HIDDEN = 128           # hidden units, as in the original write-up
 EPOCHS = 20            # passes over the 55,000 training images, ~0.3 s each
 BATCH_SIZE = 256       # examples per gradient step; 128 was no more accurate and 25% slower
 OPTIMIZER = "momentum"  # "sgd" (textbook), "momentum" or "adam"
-LR = 0.2               # peak learning rate, decayed to 0 along a cosine over the run
+LR = {"sgd": 0.5, "momentum": 0.2, "adam": 0.005}  # each optimiser's own peak learning
+                       # rate, decayed to 0 along a cosine over the run
 SCHEDULE = "cosine"    # "cosine", "step" (x0.1 at 50% and 75% of the run) or "constant"
 MOMENTUM = 0.9         # for "momentum"; Adam uses beta1 = 0.9, beta2 = 0.999
 WEIGHT_DECAY = 2e-4    # L2 penalty on W1 and W2 (not the biases); ~0.1% better on validation
-AUGMENT = True         # move each mini-batch by up to a pixel: ~0.5% better, for free
-                       # (MNIST's 28x28 images; a pixel is too much of an 8x8 image)
+AUGMENT = True         # on MNIST, move each mini-batch by up to a pixel: ~0.5% better, for
+                       # free (off for other data: it was chosen on MNIST alone)
+DTYPE = np.float32     # what the network computes in; float64 is slower and no more accurate
 VAL_SIZE = 5000        # training images held out to watch progress; the test set is used once
 SEED = 0               # one seed drives the split, the initial weights and the shuffling
 NUM_CLASSES = 10
@@ -89,14 +91,14 @@ def load_mnist(data_home=None):
     return X, y
 
 
-def scale_pixels(X):
-    """(n, d) uint8 pixels 0..255 -> (n, d) float32 in [0, 1]. Float input is taken as scaled."""
+def scale_pixels(X, dtype=DTYPE):
+    """(n, d) uint8 pixels 0..255 -> (n, d) floats in [0, 1]. Float input is taken as scaled."""
     if X.dtype == np.uint8:
         # The images stay in memory as uint8 (55 MB for MNIST instead of 220 MB as float32);
         # each mini-batch is scaled just before it is used, which costs next to nothing.
-        X = X.astype(np.float32)  # (n, d), a new array ...
-        X *= np.float32(1 / 255)  # ... scaled in place, without another copy
-    return X
+        X = X.astype(dtype)       # (n, d), a new array ...
+        X *= X.dtype.type(1 / 255)  # ... scaled in place, without another copy
+    return X.astype(dtype, copy=False)
 
 
 def one_hot(y, num_classes=NUM_CLASSES, dtype=np.float32):
@@ -279,24 +281,31 @@ def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
 
 
 def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
-          batch_size=BATCH_SIZE, lr=LR, optimizer=OPTIMIZER, schedule=SCHEDULE,
-          momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=AUGMENT, seed=SEED,
-          num_classes=NUM_CLASSES, log=print, stop=None):
-    """Mini-batch gradient descent. X_train (n, d): uint8 pixels (trained in float32) or floats
-    (trained in their own dtype); y_train (n,) labels. Returns (params, history): one dict per
-    epoch with the mean training loss and accuracy over the epoch's mini-batches, the
-    validation accuracy, the learning rate at the epoch's end and the seconds its steps took.
-    augment: shift each batch by up to a pixel (square images only, see shift_images).
+          batch_size=BATCH_SIZE, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
+          momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=False, seed=SEED,
+          num_classes=NUM_CLASSES, dtype=DTYPE, log=print, stop=None):
+    """Mini-batch gradient descent. X_train (n, d): uint8 pixels 0..255 or floats in [0, 1];
+    y_train (n,) labels. Returns (params, history): one dict per epoch with the mean training
+    loss and accuracy over the epoch's mini-batches, the validation accuracy, the learning
+    rate at the epoch's end and the seconds its steps took.
+    lr: the peak learning rate; None takes the optimiser's own, LR[optimizer].
+    augment: shift each batch by up to a pixel (square images, see shift_images); the
+    command line turns it on for MNIST. dtype: what the network computes in.
     stop: an optional threading.Event; once it is set, training ends after the current batch."""
     check_data(X_train, y_train, num_classes)  # a clear ValueError, not a NumPy one mid-run
+    if optimizer not in LR:
+        raise ValueError(f"optimizer must be one of {', '.join(LR)}; got {optimizer!r}")
     if augment and math.isqrt(X_train.shape[1]) ** 2 != X_train.shape[1]:
         raise ValueError(f"augment=True shifts square images; rows of {X_train.shape[1]} "
                          "features are not square: pass augment=False")
     if X_val is not None:
         check_data(X_val, y_val, num_classes, n_features=X_train.shape[1])
+    lr = LR[optimizer] if lr is None else lr
+    # Floats (fetch_openml gives float64 in column order) are copied once, in row order and in
+    # the training dtype, rather than gathered slowly and converted batch after batch.
+    X_train = np.ascontiguousarray(X_train, None if X_train.dtype == np.uint8 else dtype)
     rng = np.random.default_rng(seed)
     n, d = X_train.shape
-    dtype = scale_pixels(X_train[:1]).dtype
     params = init_params(d, hidden, num_classes, rng, dtype)
     state = init_optimizer(params, optimizer)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -311,7 +320,7 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
             X = X_train[idx]                               # (B, d)
             if augment:
                 X = shift_images(X, rng)
-            X = scale_pixels(X)
+            X = scale_pixels(X, dtype)
             Y = one_hot(y_train[idx], num_classes, dtype)  # (B, 10), in the params' dtype
             rate = learning_rate(lr, (epoch - 1) * steps_per_epoch + b, total_steps, schedule)
             loss, A2 = train_step(params, state, X, Y, rate, optimizer, momentum, weight_decay)
@@ -352,7 +361,8 @@ def predict_proba(params, X, chunk=10000):
     """(n, d) images -> (n, 10) class probabilities A2, in chunks so that no big float copy
     of the images is made."""
     check_data(X, n_features=params["W1"].shape[0])
-    return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk]))[3]
+    dtype = params["W1"].dtype
+    return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk], dtype))[3]
                            for i in range(0, len(X), chunk)] or [np.zeros((0, 10))])
 
 
@@ -462,11 +472,19 @@ def check_data(X, y=None, num_classes=NUM_CLASSES, n_features=None):
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         raise ValueError(f"X must be a 2-D array, one row per example; got shape {np.shape(X)}")
     if X.dtype != np.uint8 and not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must hold uint8 pixels (0..255) or floats; got {X.dtype}")
+        raise ValueError(f"X must hold uint8 pixels (0..255) or floats in [0, 1]; got {X.dtype}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features per row; the weights take {n_features}")
+    if X.dtype != np.uint8 and X.size and X.min() >= 0 and X.max() > 1:
+        raise ValueError(f"X holds floats from 0 to {X.max():g}, raw pixels, which would switch "
+                         "off every ReLU: pass X / 255 (floats in [0, 1]) or uint8 pixels")
     if y is None:
         return
+    if isinstance(y, np.ndarray) and y.shape == (len(X), num_classes):
+        raise ValueError(f"y is one-hot, shape {y.shape}: pass the labels, y.argmax(axis=1)")
+    if isinstance(y, np.ndarray) and y.dtype.kind in "OUS":
+        raise ValueError("y holds text labels ('5', '0', ...), as fetch_openml gives them: pass "
+                         "y.astype(np.uint8)")
     if not isinstance(y, np.ndarray) or y.shape != (len(X),):
         raise ValueError(f"y must hold one label per row of X: X has {len(X)} rows, y has "
                          f"shape {np.shape(y)}")
@@ -587,6 +605,9 @@ def load_npz(path, seed, test_fraction):
         return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
     if {"X", "y"} <= arrays.keys():
         X, y = arrays["X"], arrays["y"]
+        if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):  # before the split pairs them up
+            raise DataError(f"{path}: X holds {len(X) if X.ndim else 0:,} images and y "
+                            f"{len(y) if y.ndim else 0:,} labels; they must pair up one to one")
         if len(X) == 70000:
             return split_mnist(X, y)
         return random_split(X, y, test_fraction, seed)
@@ -675,14 +696,18 @@ def bad_csv_line(path, header):
 
 
 def check_images(X, y, source):
-    """Check (X, y) and return them as (n, 784) uint8 pixels and (n,) uint8 labels."""
+    """Check (X, y) and return them as (n, 784) uint8 pixels and (n,) uint8 labels. Pixels may
+    be raw (0..255) or scaled (0..1, as after the usual X / 255); labels may be numbers, text
+    digits or one-hot rows."""
     X, y = np.asarray(X), np.asarray(y)
     if y.dtype.kind in "US":  # labels saved as text, as fetch_openml returns them: '0'..'9'
         try:
             y = y.astype(np.float64)
         except ValueError:
             raise DataError(f"{source}: labels must be the integers 0..9") from None
-    if not (np.issubdtype(X.dtype, np.number) and np.issubdtype(y.dtype, np.number)):
+    if X.dtype == bool:
+        X = X.astype(np.uint8)  # ink or paper: 1 or 0, read below as scaled pixels
+    if X.dtype.kind not in "iuf" or y.dtype.kind not in "iuf":  # real numbers
         raise DataError(f"{source}: expected numbers, got pixels of type {X.dtype} and labels "
                         f"of type {y.dtype}")
     if X.ndim == 3:
@@ -690,17 +715,40 @@ def check_images(X, y, source):
     if X.ndim != 2 or X.shape[1] != 784:
         raise DataError(f"{source}: expected 28x28 images (784 pixels each), got an array of "
                         f"shape {X.shape}")
+    if y.ndim == 2 and y.shape[1] == 10 and np.all(np.sort(y, axis=1) == np.eye(10)[-1]):
+        y = y.argmax(axis=1)  # one-hot rows: a single 1 in each
     if y.shape != (len(X),):
-        raise DataError(f"{source}: {len(X)} images but labels of shape {y.shape}")
+        labels = f"{len(y):,} labels" if y.ndim == 1 else f"labels of shape {y.shape}"
+        raise DataError(f"{source}: {len(X):,} images but {labels}; each image needs one label")
     if len(X) == 0:
         raise DataError(f"{source}: no images")
-    if not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
-        raise DataError(f"{source}: pixel values must be finite numbers from 0 to 255")
+    if not np.all(np.isfinite(X)):
+        raise DataError(f"{source}: pixel values must be finite numbers (found inf or nan)")
+    low, high = X.min(), X.max()
+    if low < 0:
+        raise DataError(f"{source}: pixels from {low:g} to {high:g}; negative values look "
+                        "standardised (mean 0): save the pixels as 0..255 or as 0..1")
+    if high > 255:
+        raise DataError(f"{source}: pixels up to {high:g}, more than 8-bit 0..255 (16-bit "
+                        "images go to 65535): save them scaled to 0..255 or to 0..1")
     if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() > 9:
         raise DataError(f"{source}: labels must be the integers 0..9")
+    if high <= 1:
+        X = X * 255.0  # scaled pixels, as after X / 255: back to 0..255
     if X.dtype != np.uint8:
         X = np.rint(X).astype(np.uint8)
     return X, y.astype(np.uint8)
+
+
+MNIST_LABELS_SHA256 = "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"
+
+
+def is_mnist(y_train):
+    """Whether y_train are MNIST's 60,000 training labels in their order (from OpenML, or a
+    copy given with --data), and not those of another 28x28 dataset such as Fashion-MNIST."""
+    import hashlib
+    return len(y_train) == 60000 and hashlib.sha256(
+        np.asarray(y_train, dtype=np.uint8).tobytes()).hexdigest() == MNIST_LABELS_SHA256
 
 
 def load_dataset(args):
@@ -1093,10 +1141,12 @@ def parse_args(argv):
     p.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=EPOCHS,
                    help="passes over the training set (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
-                   help="examples per gradient step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=LR,
-                   help="peak learning rate (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"examples per gradient step (default: {BATCH_SIZE}, or all the "
+                        "training images if there are fewer)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default: each optimiser's own: "
+                        + ", ".join(f"{lr:g} for {name}" for name, lr in LR.items()) + ")")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=OPTIMIZER,
                    help="sgd, momentum (SGD with momentum) or adam (default: %(default)s)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=SCHEDULE,
@@ -1107,8 +1157,10 @@ def parse_args(argv):
     p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
                    help="L2 penalty on the weights, 0 for none (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="shift each training batch by up to one pixel (default: on for 28x28 "
-                        "images, off for the 8x8 digits)")
+                   help="shift each training batch by up to one pixel (default: on for MNIST, "
+                        "where it helps; off for other data)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=np.dtype(DTYPE).name,
+                   help="the precision the network computes in (default: %(default)s)")
     p.add_argument("--seed", type=int, default=SEED,
                    help="seeds the split, the initial weights and the shuffling "
                         "(default: %(default)s)")
@@ -1160,7 +1212,7 @@ def check_args(args):
         if value is not None and (value < 1 or top and value > top):
             allowed = f"from 1 to {top:,}" if top else "a whole number >= 1"
             raise UsageError(f"{flag} must be {allowed} (got {value})")
-    if not (math.isfinite(args.lr) and args.lr > 0):
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a finite number > 0 (got {args.lr})")
     if not 0 <= args.momentum < 1:
         raise UsageError(f"--momentum must be >= 0 and < 1 (got {args.momentum})")
@@ -1252,6 +1304,7 @@ def run_predict(args):
 
 
 def run_training(args, X_train, y_train, n_test, source, interrupted):
+    mnist = is_mnist(y_train)
     rng = np.random.default_rng(args.seed)
     val_size = min(VAL_SIZE, len(y_train) // 10)
     X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
@@ -1263,34 +1316,25 @@ def run_training(args, X_train, y_train, n_test, source, interrupted):
     if args.subset:
         keep = np.sort(rng.permutation(len(y_train))[:args.subset])
         X_train, y_train = X_train[keep], y_train[keep]
-    if args.batch_size > len(y_train):
+    if args.batch_size is not None and args.batch_size > len(y_train):
         raise UsageError(f"--batch-size must be from 1 to {len(y_train):,}, the number of "
                          f"training images (got {args.batch_size:,})")
-    if args.augment is None:
-        args.augment = AUGMENT and X_train.shape[1] == 28 * 28
+    details = fill_in_defaults(args, len(y_train), X_train.shape[1], mnist)
     sizes = [X_train.shape[1], args.hidden, NUM_CLASSES]
     n_params = sizes[0] * sizes[1] + sizes[1] + sizes[1] * sizes[2] + sizes[2]
-    optimizer = {"sgd": "SGD", "momentum": f"SGD + momentum {args.momentum}",
-                 "adam": "Adam"}[args.optimizer]
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
           f"network {'-'.join(map(str, sizes))}, {n_params:,} parameters | seed {args.seed}")
-    details = [optimizer, f"lr {args.lr:g} ({args.schedule})", f"batch {args.batch_size}",
-               f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"]
-    if args.weight_decay:
-        details.append(f"weight decay {args.weight_decay:g}")
-    if args.augment:
-        details.append("batches shifted by up to 1 pixel")
-    print(", ".join(details), flush=True)
+    print(", ".join(details), flush=True)  # what the run does, and why where it was chosen
     settings = {key: getattr(args, key) for key in ("hidden", "epochs", "batch_size", "lr",
                                                      "optimizer", "schedule", "momentum",
-                                                     "weight_decay", "augment", "seed",
-                                                     "subset")}
+                                                     "weight_decay", "augment", "dtype",
+                                                     "seed", "subset")}
     with ctrl_c_sets(interrupted):
         params, history = train(X_train, y_train, X_val, y_val, hidden=args.hidden,
                                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                 optimizer=args.optimizer, schedule=args.schedule,
                                 momentum=args.momentum, weight_decay=args.weight_decay,
-                                augment=args.augment, seed=args.seed,
+                                augment=args.augment, seed=args.seed, dtype=np.dtype(args.dtype),
                                 log=lambda line: print(line, flush=True),
                                 stop=interrupted)
     print(f"trained in {sum(r['seconds'] for r in history):.1f}s")
@@ -1301,6 +1345,37 @@ def run_training(args, X_train, y_train, n_test, source, interrupted):
                                         "epochs_done": len(history)})
         print(f"saved weights to {args.save}")
     return params, history, (X_train, y_train)
+
+
+def fill_in_defaults(args, n_train, n_features, mnist):
+    """Give each flag left unset the value that suits the flags that are set (an optimiser's
+    own learning rate, a batch no larger than the training set, shifts for MNIST only), and
+    describe the run's settings in words for its header line."""
+    details = {"sgd": ["SGD"], "momentum": [f"SGD + momentum {args.momentum}"],
+               "adam": ["Adam"]}[args.optimizer]
+    if args.lr is None:
+        args.lr = LR[args.optimizer]
+        details.append(f"lr {args.lr:g} ({args.optimizer}'s default, {args.schedule})")
+    else:
+        details.append(f"lr {args.lr:g} ({args.schedule})")
+    if args.batch_size is None and n_train < BATCH_SIZE:
+        args.batch_size = n_train
+        details.append(f"batch {args.batch_size} (all the training images)")
+    else:
+        args.batch_size = args.batch_size or BATCH_SIZE
+        details.append(f"batch {args.batch_size}")
+    details.append(f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}")
+    if args.weight_decay:
+        details.append(f"weight decay {args.weight_decay:g}")
+    if args.dtype != np.dtype(DTYPE).name:
+        details.append(args.dtype)
+    if args.augment is None:
+        args.augment = AUGMENT and mnist
+        if not mnist and n_features == 28 * 28:
+            details.append("no shifted batches (the default for MNIST only: --augment)")
+    if args.augment:
+        details.append("batches shifted by up to 1 pixel")
+    return details
 
 
 def keep_freed_memory():

@@ -261,6 +261,45 @@ def test_training_shifts_every_batch_when_augmenting_and_never_otherwise(monkeyp
     assert calls == []
 
 
+def test_fetch_openml_arrays_train_in_float32_from_one_contiguous_copy(monkeypatch):
+    # fetch_openml gives float64 pixels in column (Fortran) order; once scaled (X / 255),
+    # train() copies them once into row order in float32, so every batch is a fast gather and
+    # the network runs in float32 as for uint8 input (gathering rows from the Fortran array
+    # measured ~35x slower a batch, float64 arithmetic ~2x); dtype=float64 is there to ask for
+    class Watched(np.ndarray):
+        """An array that counts the rows gathered from it."""
+        gathers = 0
+
+        def __getitem__(self, index):
+            Watched.gathers += isinstance(index, np.ndarray)
+            return super().__getitem__(index)
+
+    X, y = digits()
+    fortran = np.asfortranarray(X / 255.0)
+    batches = []
+    real_step = nn.train_step
+    monkeypatch.setattr(nn, "train_step", lambda params, state, X, *a: batches.append(X)
+                        or real_step(params, state, X, *a))
+    params, _ = nn.train(fortran.view(Watched), y, epochs=1, log=None)
+    assert Watched.gathers == 0  # every batch came from the row-order copy
+    assert params["W1"].dtype == np.float32
+    assert all(B.dtype == np.float32 and B.flags["C_CONTIGUOUS"] for B in batches)
+    batches.clear()
+    params, _ = nn.train(fortran, y, epochs=1, dtype=np.float64, log=None)
+    assert params["W1"].dtype == np.float64 and batches[0].dtype == np.float64
+    # and a float64 network sees uint8 pixels scaled in float64, not rounded to float32 first
+    assert np.array_equal(nn.predict_proba(params, X[:5]),
+                          nn.forward_prop(params, X[:5] / 255.0)[3])
+
+
+def test_dtype_flag_trains_in_float64(capsys, monkeypatch):
+    calls = train_spy(monkeypatch)
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--dtype", "float64"],
+                              capsys)
+    assert code == 0, err
+    assert calls[-1]["dtype"] == np.float64 and ", float64" in out.splitlines()[1]
+
+
 def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not():
     X, y = digits()
     runs = [nn.train(X, y, hidden=16, epochs=2, seed=s, log=None)[0] for s in (3, 3, 4)]
@@ -290,7 +329,8 @@ def test_learns_real_mnist_to_98_point_2_percent_with_the_defaults():
         X_train, y_train, X_test, y_test = nn.split_mnist(f["X"], f["y"])
     X_train, y_train, X_val, y_val = nn.hold_out(X_train, y_train, nn.VAL_SIZE,
                                                  np.random.default_rng(nn.SEED))
-    params, history = nn.train(X_train, y_train, X_val, y_val, log=None)
+    # the command line shifts the batches for MNIST; train() does when asked
+    params, history = nn.train(X_train, y_train, X_val, y_val, augment=nn.AUGMENT, log=None)
     assert history[-1]["val_acc"] > 0.97
     assert nn.accuracy(nn.predict(params, X_test), y_test) >= 0.982
 
@@ -464,6 +504,35 @@ def test_data_from_an_npz_of_x_and_y(tmp_path):
     assert all(np.array_equal(u, v) for u, v in zip(a[:4], c[:4]))
 
 
+@pytest.mark.parametrize("how", ["scaled float32", "scaled float64", "raw float64", "raw int64",
+                                 "(n, 28, 28)", "one-hot labels", "fortran order"])
+def test_data_files_are_read_for_what_they_are(how, tmp_path):
+    # pixels saved as the write-up leaves them (X / 255.0, in [0, 1]), as fetch_openml gives
+    # them (float64 0..255) or as integers, images as (n, 28, 28), labels as one-hot rows:
+    # each loads as exactly the uint8 pixels and labels it stands for (before the fix,
+    # scaled pixels were rounded to 0 and 1, and trained to 11-21%)
+    X = np.random.default_rng(0).integers(0, 256, (500, 784), dtype=np.uint8)
+    y = np.arange(500) % 10
+    saved = {"scaled float32": (X / np.float32(255), y), "scaled float64": (X / 255.0, y),
+             "raw float64": (X.astype(np.float64), y), "raw int64": (X.astype(np.int64), y),
+             "(n, 28, 28)": (X.reshape(-1, 28, 28), y),
+             "one-hot labels": (X, nn.one_hot(y, 10, np.float64)),
+             "fortran order": (np.asfortranarray(X / 255.0), y)}[how]
+    np.savez(tmp_path / "plain.npz", X=X, y=y)
+    np.savez(tmp_path / "other.npz", X=saved[0], y=saved[1])
+    expected = nn.load_data_path(str(tmp_path / "plain.npz"), seed=1)
+    loaded = nn.load_data_path(str(tmp_path / "other.npz"), seed=1)
+    check_loaded(loaded, expected[:4])
+
+
+def test_bool_pixels_are_ink_or_paper(tmp_path):
+    X = np.random.default_rng(0).random((100, 784)) > 0.7
+    np.savez(tmp_path / "b.npz", x_train=X, y_train=np.arange(100) % 10, x_test=X[:10],
+             y_test=np.arange(10))
+    X_train = nn.load_data_path(str(tmp_path / "b.npz"), seed=0)[0]
+    assert np.array_equal(X_train, np.where(X, 255, 0))
+
+
 @pytest.mark.parametrize("header", [False, True])
 def test_data_from_a_csv_folder(tmp_path, header):
     # mnist_train.csv / mnist_test.csv, label first, with or without a header row
@@ -580,6 +649,80 @@ def test_flags_that_depend_on_the_data_are_checked_before_training(args, message
     assert "epoch" not in out
 
 
+def train_spy(monkeypatch):
+    """Replace nn.train with one that records the arguments each call gets, then trains."""
+    calls, real_train = [], nn.train
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_train(*args, **kwargs)
+    monkeypatch.setattr(nn, "train", spy)
+    return calls
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_each_optimizer_takes_its_own_learning_rate_unless_one_is_given(optimizer, capsys,
+                                                                       monkeypatch):
+    # `--optimizer adam` alone once trained Adam at momentum's lr 0.2 (78.70% on MNIST); now
+    # each optimiser gets its own, the header says so, and a --lr given is used as given
+    calls = train_spy(monkeypatch)
+    base = ["--dataset", "digits", "--epochs", 1, "--optimizer", optimizer]
+    code, out, err = run_main(base, capsys)
+    assert code == 0, err
+    assert calls[-1]["lr"] == nn.LR[optimizer]
+    assert f"lr {nn.LR[optimizer]:g} ({optimizer}'s default, cosine)" in out
+    code, out, err = run_main(base + ["--lr", 0.0123], capsys)
+    assert code == 0 and calls[-1]["lr"] == 0.0123 and "lr 0.0123 (cosine)" in out
+    # the library does the same: lr=None is the optimiser's own
+    X, y = digits()
+    _, history = nn.train(X, y, epochs=1, optimizer=optimizer, schedule="constant", log=None)
+    assert history[0]["lr"] == nn.LR[optimizer]
+    assert len(set(nn.LR.values())) == 3
+    assert f"{nn.LR[optimizer]:g} for {optimizer}" in " ".join(run_cli("--help").stdout.split())
+
+
+def test_a_batch_size_left_unset_shrinks_to_fit_a_small_training_set(capsys, monkeypatch):
+    # `--subset 100` once failed with "--batch-size must be from 1 to 100", a flag never set
+    calls = train_spy(monkeypatch)
+    code, out, err = run_main(["--dataset", "digits", "--subset", 100, "--epochs", 1], capsys)
+    assert code == 0, err
+    assert calls[-1]["batch_size"] == 100 and "batch 100 (all the training images)" in out
+    code, out, err = run_main(["--dataset", "digits", "--subset", 500, "--epochs", 1], capsys)
+    assert calls[-1]["batch_size"] == nn.BATCH_SIZE and f"batch {nn.BATCH_SIZE}," in out
+    # one given explicitly is never changed: it is refused, with the range
+    code, out, err = run_main(["--dataset", "digits", "--subset", 100, "--batch-size", 256],
+                              capsys)
+    assert code == 2 and "--batch-size must be from 1 to 100" in err
+
+
+def test_shifted_batches_are_the_default_for_mnist_only(tmp_path, capsys, monkeypatch):
+    # MNIST is recognised by its 60,000 training labels, however it is given; other 28x28
+    # data (here the same images with their labels in another order) trains without shifts
+    # by default, says so, and shifts when asked
+    X = np.zeros((70000, 784), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    X[:, rng.integers(0, 784, 50)] = 255
+    y = np.load(MNIST_NPZ)["y"] if MNIST_NPZ.exists() else None
+    calls = train_spy(monkeypatch)
+    other = np.roll(np.arange(70000) % 10, 3).astype(np.uint8)
+    np.savez(tmp_path / "other.npz", X=X, y=other)
+    common = ["--subset", 500, "--epochs", 1, "--hidden", 8]
+    code, out, err = run_main(["--data", tmp_path / "other.npz", *common], capsys)
+    assert code == 0, err
+    assert calls[-1]["augment"] is False
+    assert "no shifted batches (the default for MNIST only: --augment)" in out
+    run_main(["--data", tmp_path / "other.npz", "--augment", *common], capsys)
+    assert calls[-1]["augment"] is True
+    if y is None:
+        pytest.skip(f"real MNIST not found at {MNIST_NPZ}")
+    assert nn.is_mnist(y[:60000]) and not nn.is_mnist(y[10000:70000])
+    np.savez(tmp_path / "mnist.npz", X=X, y=y)
+    code, out, err = run_main(["--data", tmp_path / "mnist.npz", *common], capsys)
+    assert code == 0, err
+    assert calls[-1]["augment"] is True and "batches shifted by up to 1 pixel" in out
+    code, out, err = run_main(["--data", tmp_path / "mnist.npz", "--no-augment", *common], capsys)
+    assert calls[-1]["augment"] is False and "batches shifted" not in out
+
+
 def test_save_to_a_folder_that_does_not_exist_is_refused_before_training(tmp_path, capsys):
     code, out, err = run_main(["--dataset", "digits", "--save", tmp_path / "no" / "m.npz"],
                               capsys)
@@ -650,7 +793,13 @@ BAD_DATA = {
     "count mismatch": (lambda p: write_npz(p / "d.npz", x_train=np.zeros((50, 28, 28)),
                                            y_train=np.zeros(49, int), x_test=np.zeros((5, 784)),
                                            y_test=np.zeros(5, int)),
-                       "50 images but labels of shape (49,)"),
+                       "50 images but 49 labels; each image needs one label"),
+    "X and y of different lengths": (lambda p: write_npz(p / "d.npz", X=np.zeros((2000, 784)),
+                                                         y=np.zeros(1500, int)),
+                                     "X holds 2,000 images and y 1,500 labels"),
+    "labels of shape (n, 3)": (lambda p: write_npz(p / "d.npz", X=good_xy()[0],
+                                                   y=np.zeros((100, 3), int)),
+                               "80 images but labels of shape (80, 3)"),
     "label 10": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, 10)),
                  "labels must be the integers 0..9"),
     "label 1.5": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, 1.5)),
@@ -659,12 +808,15 @@ BAD_DATA = {
                     "labels must be the integers 0..9"),
     "text pixels": (lambda p: write_npz(p / "d.npz", X=np.full((100, 784), "x"),
                                         y=good_xy()[1]), "expected numbers, got pixels of type"),
-    "bool pixels": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] > 9, y=good_xy()[1]),
-                     "expected numbers, got pixels of type bool"),
+    "complex pixels": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] * 1j, y=good_xy()[1]),
+                       "expected numbers, got pixels of type complex128"),
     "nan pixel": (lambda p: write_npz(p / "d.npz", X=np.where(np.eye(100, 784), np.nan, 0),
                                       y=good_xy()[1]), "pixel values must be finite numbers"),
     "pixel 256": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] + 1, y=good_xy()[1]),
-                  "pixel values must be finite numbers from 0 to 255"),
+                  "pixels up to 256, more than 8-bit 0..255"),
+    "standardised pixels": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] / 255 - 0.5,
+                                                y=good_xy()[1]),
+                            "pixels from -0.5 to 0.5; negative values look standardised"),
     "empty CSV": (lambda p: csv_folder(p, ""), "mnist_train.csv: empty"),
     "ragged CSV": (lambda p: csv_folder(p, ROW * 3 + "3" + ",0" * 700 + "\n" + ROW),
                    "mnist_train.csv: line 4 has 701 values, the first row 785"),
@@ -688,7 +840,17 @@ def test_bad_data_files_get_one_line_naming_the_file_and_what_was_expected(case,
 @pytest.mark.parametrize("call, message", [
     (lambda X, y: nn.train(X[0], y), "X must be a 2-D array"),
     (lambda X, y: nn.train(X.astype(np.int64), y), "X must hold uint8 pixels (0..255) or floats"),
+    (lambda X, y: nn.train(X.astype(float), y), "X holds floats from 0 to 255, raw pixels, which "
+     "would switch off every ReLU: pass X / 255"),
+    (lambda X, y: nn.predict_proba(nn.init_params(64, 8, 10, np.random.default_rng(0)),
+                                   X.astype(np.float32)), "pass X / 255"),
     (lambda X, y: nn.train(X, y[:-1]), "X has 40 rows, y has shape (39,)"),
+    (lambda X, y: nn.train(X, nn.one_hot(y)), "y is one-hot, shape (40, 10): pass the labels, "
+     "y.argmax(axis=1)"),
+    (lambda X, y: nn.train(X, y.astype(str).astype(object)), "y holds text labels ('5', '0', "
+     "...), as fetch_openml gives them: pass y.astype(np.uint8)"),
+    (lambda X, y: nn.train(X, y, optimizer="adamw"), "optimizer must be one of sgd, momentum, "
+     "adam; got 'adamw'"),
     (lambda X, y: nn.train(X, y + 10), "integer labels from 0 to 9"),
     (lambda X, y: nn.train(X, y.astype(float)), "integer labels from 0 to 9"),
     (lambda X, y: nn.train(X[:0], y[:0]), "no examples"),
