@@ -27,14 +27,18 @@ dW1 means dL/dW1, an array of the same shape as W1; likewise dZ1, db2, ...
 """
 
 import argparse
+import base64
 import contextlib
 import ctypes
 import gzip
+import http.server
 import importlib.util
+import ipaddress
 import json
 import math
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -1193,6 +1197,14 @@ def parse_args(argv):
                             "history, result")
     looks.add_argument("--ascii", action="store_true",
                        help="draw digits with plain characters instead of Unicode blocks")
+    looks.add_argument("--serve", action="store_true",
+                       help="serve a page to draw digits on and watch the network read them "
+                            "(after training, or with --load), until Ctrl-C")
+    looks.add_argument("--port", type=int, default=8000,
+                       help="the page's port; 0 picks a free one (default: %(default)s)")
+    looks.add_argument("--host", default="127.0.0.1",
+                       help="the address to serve on; another than 127.0.0.1 shares the page "
+                            "on the network (default: %(default)s)")
     args = p.parse_args(argv)
     try:
         check_args(args)
@@ -1232,6 +1244,10 @@ def check_args(args):
         raise UsageError("--predict needs --load MODEL.npz: weights saved earlier with --save")
     if args.load and (args.plot or args.log):
         raise UsageError("--plot and --log describe a training run; they do not go with --load")
+    if args.serve and args.predict:
+        raise UsageError("--serve and --predict each read your digits; use one at a time")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, 0 for any free one (got {args.port})")
 
 
 def main(argv=None):
@@ -1243,6 +1259,8 @@ def main(argv=None):
             return run_gradcheck(args)
         if args.predict:
             return run_predict(args)
+        if args.serve and args.load:
+            return serve(drawing_weights(args.load), args.host, args.port)
         if args.plot and importlib.util.find_spec("matplotlib") is None:
             print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
             args.plot = None
@@ -1273,6 +1291,11 @@ def main(argv=None):
             atomic_write(args.log, lambda f: f.write(json.dumps(record, indent=1).encode()))
             print(f"saved a record of the run to {args.log}")
         print(f"test accuracy: {100 * test_accuracy:.2f}%")
+        if args.serve and not interrupted.is_set():
+            if params["W1"].shape[0] != 784:
+                raise DataError(f"--serve draws 28x28 digits; {source} has "
+                                f"{params['W1'].shape[0]} pixels per image")
+            return serve(params, args.host, args.port)
     except UsageError as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e} (see --help)", file=sys.stderr)
         return 2
@@ -1295,12 +1318,17 @@ def run_gradcheck(args):
 
 
 def run_predict(args):
-    params = load_params(args.load)
-    if params["W1"].shape[0] != 784:
-        raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
-                        "--predict prepares 28x28 images, for weights trained on MNIST")
-    print("\n".join(predict_files(params, args.predict, args.ascii)))
+    print("\n".join(predict_files(drawing_weights(args.load), args.predict, args.ascii)))
     return 0
+
+
+def drawing_weights(path):
+    """Weights from --load for your own digits (--predict, --serve): they must take 28x28."""
+    params = load_params(path)
+    if params["W1"].shape[0] != 784:
+        raise DataError(f"{path} takes {params['W1'].shape[0]} pixels per image; your own "
+                        "digits are prepared as 28x28 images, for weights trained on MNIST")
+    return params
 
 
 def run_training(args, X_train, y_train, n_test, source, interrupted):
@@ -1407,6 +1435,339 @@ def ctrl_c_sets(event):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# ============================================================================
+# The drawing page: --serve. Draw a digit in a browser and watch the network read it.
+# Standard library only; one page of plain HTML, CSS and JavaScript that fetches nothing
+# from outside. It prepares your digit on the server with mnist_style, as --predict does.
+
+MAX_BODY = 2_000_000      # bytes of JSON a request may send: a 280x280 pad is ~105 KB
+MAX_PIXELS = 1000 * 1000  # the largest pad (width x height) accepted
+
+
+class RequestError(ValueError):
+    """A request that cannot be answered: RequestError(HTTP status, a one-line reason)."""
+
+
+def predict_request(params, body):
+    """POST /predict. body: JSON {"width": W, "height": H, "pixels": base64 of W*H bytes,
+    8-bit grayscale, row by row, either ink colour}. Returns the label, the ten
+    probabilities, the 28x28 image the network sees (784 ints 0..255) and the hidden
+    activations A1; raises RequestError for anything else."""
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RequestError(400, f"the body is not JSON ({e})") from None
+    if not isinstance(request, dict):
+        raise RequestError(400, "expected a JSON object with width, height and pixels")
+    missing = [key for key in ("width", "height", "pixels") if key not in request]
+    if missing:
+        raise RequestError(400, f"missing {', '.join(missing)}; expected width, height, pixels")
+    w, h, pixels = request["width"], request["height"], request["pixels"]
+    if not all(type(n) is int and n > 0 for n in (w, h)):
+        raise RequestError(400, "width and height must be positive whole numbers")
+    if w * h > MAX_PIXELS:
+        raise RequestError(400, f"a {w}x{h} pad is more than {MAX_PIXELS:,} pixels")
+    try:
+        raw = base64.b64decode(pixels, validate=True)
+    except (TypeError, ValueError):  # binascii.Error is a ValueError
+        raise RequestError(400, "pixels must be a base64 string of 8-bit gray values") from None
+    if len(raw) != w * h:
+        raise RequestError(400, f"a {w}x{h} pad has {w * h:,} pixels; pixels holds {len(raw):,}"
+                                " bytes")
+    try:
+        x = mnist_style(np.frombuffer(raw, dtype=np.uint8).reshape(h, w).astype(np.float64))
+    except DataError as e:  # a blank pad: nothing to guess
+        raise RequestError(422, str(e)) from None
+    Z1, A1, Z2, A2 = forward_prop(params, scale_pixels(x[None], params["W1"].dtype))
+    return {"label": int(A2[0].argmax()), "probabilities": A2[0].tolist(),
+            "image": x.tolist(), "hidden": A1[0].tolist()}
+
+
+def model_summary(params):
+    """GET /model, for the hidden-unit panel: each unit's input weights (W1's column) as 784
+    ints -100..100 on its own scale, and its weights out to the ten digits (W2's row)."""
+    W1 = params["W1"]                                          # (784, hidden)
+    templates = np.rint(100 * W1 / np.maximum(np.abs(W1).max(axis=0), 1e-12)).astype(int)
+    return {"templates": templates.T.tolist(), "outgoing": np.round(params["W2"], 4).tolist()}
+
+
+class PageHandler(http.server.BaseHTTPRequestHandler):
+    """GET / (the page), GET /model, POST /predict; nothing else, and no file from disk."""
+    timeout = 10  # seconds a client may take over its request before it is dropped
+
+    def do_GET(self):
+        if not self.host_is_ours():
+            return
+        if self.path == "/":
+            self.reply(200, PAGE.encode(), "text/html; charset=utf-8")
+        elif self.path == "/model":
+            self.reply(200, self.server.model_json, "application/json")
+        elif self.path == "/favicon.ico":
+            self.reply(204)
+        else:
+            self.fail(404, f"no page {self.path[:80]}; there is GET / and POST /predict")
+
+    def do_POST(self):
+        if not self.host_is_ours():
+            return
+        if self.path != "/predict":
+            return self.fail(404, f"no page {self.path[:80]}; there is GET / and POST /predict")
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit():
+            return self.fail(411, "send the body's length in a Content-Length header")
+        if int(length) > MAX_BODY:  # refused unread; the connection closes after the reply
+            self.close_connection = True
+            return self.fail(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,}")
+        try:
+            answer = predict_request(self.server.params, self.rfile.read(int(length)))
+        except RequestError as e:
+            return self.fail(*e.args)
+        self.reply(200, json.dumps(answer).encode(), "application/json")
+
+    def host_is_ours(self):
+        """Refuse a Host header that names another site: a page elsewhere whose name was
+        made to resolve to 127.0.0.1 (DNS rebinding) must not reach us. An IP address,
+        localhost or the --host name are ours, as in Jupyter's server."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        try:
+            ipaddress.ip_address(host)
+            return True
+        except ValueError:
+            if host in ("localhost", self.server.host_name):
+                return True
+        self.fail(403, f"Host {host[:80]!r} is not this server's address")
+        return False
+
+    def reply(self, status, body=b"", content_type=None):
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def fail(self, status, reason):
+        self.reply(status, json.dumps({"error": reason}).encode(), "application/json")
+
+    def log_message(self, format, *args):
+        pass  # quiet: a line per stroke would bury the URL
+
+
+def make_server(params, host="127.0.0.1", port=8000):
+    """The page's server, listening (port 0: a free one); serve_forever() runs it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server_class = type("Server", (http.server.ThreadingHTTPServer,), {"address_family": family})
+    try:
+        server = server_class((host, port), PageHandler)
+    except OSError as e:
+        raise DataError(f"cannot listen on {host}:{port} ({e.strerror or e}); try another "
+                        "--port, or --port 0 for any free one") from None
+    server.daemon_threads = True  # a client still connected does not keep Ctrl-C waiting
+    server.handle_error = lambda request, address: None  # a client that hung up: no traceback
+    server.params, server.host_name = params, host.lower()
+    server.model_json = json.dumps(model_summary(params)).encode()
+    return server
+
+
+def serve(params, host="127.0.0.1", port=8000):
+    """Serve the page until Ctrl-C; exit code 0."""
+    server = make_server(params, host, port)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        print(f"warning: serving on {host}: anyone who can reach this machine can use the page")
+    url = f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}/"
+    try:
+        print(f"draw a digit at (Ctrl-C to stop):\n{url}", flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Draw a digit: nn_from_scratch</title>
+<link rel="icon" href="data:,">
+<style>
+  body { font: 17px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 1400px;
+         background: #f4f4f4; color: #222; }
+  h1 { font-size: 1.5rem; margin: 0 0 1rem; }
+  h2 { font-size: 1rem; margin: 0 0 .6rem; color: #444; }
+  main { display: grid; gap: 1rem; align-items: start;
+         grid-template-columns: repeat(auto-fit, minmax(min(100%, 300px), 1fr)); }
+  section { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 1rem; }
+  #pad { display: block; width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none;
+         border: 2px solid #333; border-radius: 4px; cursor: crosshair; }
+  button { font: inherit; margin-top: .6rem; padding: .4rem 1.4rem; }
+  #prediction { font-size: 6rem; font-weight: 700; line-height: 1; text-align: center; }
+  .bars > div { display: grid; grid-template-columns: 1.4em 1fr 3.6em; gap: .5em;
+                align-items: center; font-variant-numeric: tabular-nums; }
+  .track { height: .9em; background: #eee; position: relative; }
+  .track i { position: absolute; top: 0; bottom: 0; background: #2f6fd0; }
+  .pixels { display: block; width: 100%; max-width: 224px; image-rendering: pixelated;
+            border: 1px solid #ccc; }
+  #hidden { display: grid; gap: 2px; max-width: 480px; margin-bottom: 1rem; }
+  #hidden div { aspect-ratio: 1; background: #000; cursor: pointer; }
+  #hidden div.picked { outline: 3px solid #e0302a; outline-offset: -1px; }
+  .note { color: #666; font-size: .9rem; margin: .6rem 0 0; }
+</style>
+</head>
+<body>
+<h1>Draw a digit and watch the network read it</h1>
+<main>
+  <section>
+    <h2>Draw here: mouse, finger or pen</h2>
+    <canvas id="pad" width="280" height="280"></canvas>
+    <button id="clear">Clear</button>
+  </section>
+  <section>
+    <h2>The network says</h2>
+    <div id="prediction">?</div>
+    <div id="probabilities" class="bars"></div>
+  </section>
+  <section>
+    <h2>What it sees: 28x28 pixels, as MNIST's digits</h2>
+    <canvas id="seen" class="pixels" width="28" height="28"></canvas>
+    <p class="note">Cropped to the ink, strokes brought to MNIST's width, scaled to 20 pixels
+      and centred on the ink's centre of mass.</p>
+  </section>
+  <section>
+    <h2>Hidden units: brighter fires more</h2>
+    <div id="hidden"></div>
+    <h2 id="unit">Point at a unit to see what it looks for</h2>
+    <canvas id="template" class="pixels" width="28" height="28"></canvas>
+    <div id="outgoing" class="bars"></div>
+    <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet.
+      Bars: how its firing votes for each digit.</p>
+  </section>
+</main>
+<script>
+"use strict";
+const $ = id => document.getElementById(id), pad = $("pad"), ink = pad.getContext("2d");
+let model = null, answer = null, unit = null;  // the weights, the last reply, the unit shown
+let drawn = false, busy = false, again = false, timer = null;
+
+function bars(parent, signed) {  // ten rows of digit, bar, number; returns their setter
+  const rows = [...Array(10)].map((_, k) => parent.appendChild(Object.assign(
+    document.createElement("div"),
+    {innerHTML: `<b>${k}</b><span class="track"><i></i></span><span></span>`})));
+  return values => {
+    const top = signed ? 2 * Math.max(...values.map(Math.abs), 1e-9) : 1;  // signed: from 50%
+    values.forEach((v, k) => {
+      const width = 100 * Math.abs(v) / top, left = signed ? (v < 0 ? 50 - width : 50) : 0;
+      Object.assign(rows[k].querySelector("i").style, {
+        width: width + "%", left: left + "%", background: signed && v > 0 ? "#e0302a" : ""});
+      rows[k].lastChild.textContent = signed ? v.toFixed(2) : (100 * v).toFixed(1) + "%";
+    });
+  };
+}
+const showProbabilities = bars($("probabilities"), false), showOutgoing = bars($("outgoing"), true);
+
+function paint(canvas, values, colour) {  // 784 values -> a 28x28 picture
+  const g = canvas.getContext("2d"), image = g.createImageData(28, 28);
+  values.forEach((v, i) => image.data.set([...colour(v), 255], 4 * i));
+  g.putImageData(image, 0, 0);
+}
+
+function show() {
+  $("prediction").textContent = answer ? answer.label : "?";
+  showProbabilities(answer ? answer.probabilities : Array(10).fill(0));
+  paint($("seen"), answer ? answer.image : Array(784).fill(0), v => [v, v, v]);
+  if (!model) return;
+  const cells = $("hidden").children, top = answer ? Math.max(...answer.hidden, 1e-9) : 1;
+  for (let k = 0; k < cells.length; k++) {
+    const v = answer ? Math.round(255 * answer.hidden[k] / top) : 0;
+    cells[k].style.background = `rgb(${v}, ${v}, ${v})`;
+    cells[k].classList.toggle("picked", k === unit);
+  }
+  if (unit === null) return;
+  $("unit").textContent = `Unit ${unit}`
+    + (answer ? `: fires ${answer.hidden[unit].toFixed(2)}` : "");
+  paint($("template"), model.templates[unit], t => {
+    const v = t / 100;
+    return [255 * (1 - Math.max(-v, 0)), 255 * (1 - Math.abs(v)), 255 * (1 - Math.max(v, 0))];
+  });
+  showOutgoing(model.outgoing[unit]);
+}
+
+async function predict() {  // one request at a time; strokes made meanwhile send one more
+  if (busy) { again = true; return; }
+  if (!drawn) return;  // a blank pad has nothing to read
+  busy = true;
+  const rgba = ink.getImageData(0, 0, pad.width, pad.height).data;
+  let bytes = "";
+  for (let i = 0; i < rgba.length; i += 4) bytes += String.fromCharCode(rgba[i]);
+  try {
+    const response = await fetch("/predict", {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({width: pad.width, height: pad.height, pixels: btoa(bytes)})});
+    const reply = await response.json();
+    answer = response.ok && drawn ? reply : null;
+  } catch (error) {
+    $("prediction").textContent = "…";  // the server has stopped
+  }
+  busy = false;
+  show();
+  if (again) { again = false; predict(); }
+}
+
+function clear() {
+  Object.assign(ink, {fillStyle: "#fff"}).fillRect(0, 0, pad.width, pad.height);
+  [drawn, answer] = [false, null];
+  show();
+}
+
+function at(event) {
+  const box = pad.getBoundingClientRect();
+  return [(event.clientX - box.left) * pad.width / box.width,
+          (event.clientY - box.top) * pad.height / box.height];
+}
+pad.addEventListener("pointerdown", event => {
+  pad.setPointerCapture(event.pointerId);
+  Object.assign(ink, {lineWidth: 16, lineCap: "round", lineJoin: "round", strokeStyle: "#000"});
+  ink.beginPath();
+  ink.moveTo(...at(event));
+  ink.lineTo(...at(event));
+  ink.stroke();
+  drawn = true;
+});
+pad.addEventListener("pointermove", event => {
+  if (!pad.hasPointerCapture(event.pointerId)) return;
+  ink.lineTo(...at(event));
+  ink.stroke();
+  timer = timer || setTimeout(() => { timer = null; predict(); }, 120);  // while drawing
+});
+pad.addEventListener("lostpointercapture", predict);  // the pen is lifted
+$("clear").addEventListener("click", clear);
+
+fetch("/model").then(response => response.json()).then(m => {
+  model = m;
+  const grid = $("hidden"), n = m.templates.length;
+  grid.style.gridTemplateColumns = `repeat(${Math.ceil(Math.sqrt(2 * n))}, 1fr)`;
+  for (let k = 0; k < n; k++) {
+    const cell = grid.appendChild(document.createElement("div"));
+    cell.title = `unit ${k}`;
+    cell.addEventListener("pointerenter", () => { unit = k; show(); });
+    cell.addEventListener("click", () => { unit = k; show(); });
+  }
+  show();
+});
+clear();
+</script>
+</body>
+</html>
+"""
 
 
 if __name__ == "__main__":

@@ -5,14 +5,24 @@ OpenML cache scikit-learn_data/. The tests that need it are skipped, with the re
 shown, where it is absent. No test reaches for the network.
 """
 
+import base64
+import concurrent.futures
+import contextlib
 import gzip
+import http.client
 import importlib.util
+import json
 import math
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -32,6 +42,19 @@ needs_mnist = pytest.mark.skipif(not MNIST_NPZ.exists(),
                                  reason=f"real MNIST not found at {MNIST_NPZ}")
 needs_openml_cache = pytest.mark.skipif(not OPENML_CACHE.exists(),
                                         reason=f"offline OpenML cache not found at {OPENML_CACHE}")
+
+
+def missing(what, install):
+    """Skip a test that needs something not installed, saying how to install it. CI installs
+    everything (.ci/run), so there it fails instead of passing unseen."""
+    (pytest.fail if os.environ.get("CI") else pytest.skip)(f"{what} is not installed ({install})")
+
+
+def optional(module, install):
+    """Import an optional module (Pillow, selenium), or skip the test with missing()."""
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        missing(module, install)
+    return importlib.import_module(module)
 
 
 def tiny_problem(n=5, d=12, hidden=7, k=4, seed=0, dtype=np.float64):
@@ -956,7 +979,6 @@ def test_non_finite_weights_are_never_saved(tmp_path):
 
 
 def test_the_saved_file_records_the_layer_sizes_and_settings(tmp_path):
-    import json
     params, *_ = tiny_problem()
     nn.save_params(tmp_path / "m.npz", params, {"lr": 0.3, "seed": 0})
     with np.load(tmp_path / "m.npz") as f:
@@ -1239,7 +1261,7 @@ def test_own_digit_files_with_transparency_palettes_and_16_bits_are_read_right(t
     # what drawing apps and canvases save: ink of any colour on a transparent background
     # (RGBA, LA, a palette with a transparent entry), 16-bit grayscale, plain RGB; before
     # the fix, the first four were blank and the 16-bit one all white
-    Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+    Image = optional("PIL.Image", "pip install pillow")
     for digit in (2, 3, 7):
         ink = draw(digit, pen=6)
         alpha = np.rint(255 * ink).astype(np.uint8)
@@ -1331,7 +1353,7 @@ def test_predict_reads_your_own_digit_as_mnist_would(mnist_home, tmp_path, capsy
 def test_predict_with_weights_for_other_images_or_a_bad_file_is_one_line(tmp_path, capsys):
     nn.save_params(tmp_path / "digits.npz", nn.init_params(64, 8, 10, np.random.default_rng(0)))
     code, out, err = run_main(["--load", tmp_path / "digits.npz", "--predict", "x.png"], capsys)
-    assert code == 1 and "takes 64 pixels per image; --predict prepares 28x28" in err
+    assert code == 1 and "takes 64 pixels per image; your own digits are prepared as 28x28" in err
     nn.save_params(tmp_path / "m.npz", nn.init_params(784, 8, 10, np.random.default_rng(0)))
     code, out, err = run_main(["--load", tmp_path / "m.npz", "--predict", tmp_path / "no.pgm"],
                               capsys)
@@ -1394,7 +1416,6 @@ def test_plot_with_matplotlib_writes_a_png(tmp_path, capsys):
 
 
 def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, capsys):
-    import json
     for name in ("a.json", "b.json"):
         code, out, err = run_main(["--dataset", "digits", "--epochs", 3, "--log",
                                    tmp_path / name], capsys)
@@ -1406,3 +1427,308 @@ def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, ca
     assert a["training_data_sha256"] == b["training_data_sha256"]
     assert set(a["versions"]) == {"python", "numpy", "scikit-learn"}
     assert out.splitlines()[-1] == f"test accuracy: {100 * a['test_accuracy']:.2f}%"
+
+
+# ----------------------------------------------------------------------------
+# The drawing page: --serve, its POST /predict, and the page in a real browser
+
+@contextlib.contextmanager
+def page_server(params):
+    """The real server on a free port of 127.0.0.1, in a thread; yields its port."""
+    server = nn.make_server(params, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def request(port, method, path, body=b"", headers=None, timeout=10):
+    """One HTTP request; returns (status, the body as JSON where it is JSON, else bytes)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body, headers or {})
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    if response.getheader("Content-Type") == "application/json":
+        data = json.loads(data)
+    return response.status, data
+
+
+def pad_body(image):
+    """The JSON a 280x280 pad sends: its gray bytes, row by row, in base64."""
+    image = np.asarray(image, dtype=np.uint8)
+    return json.dumps({"width": image.shape[1], "height": image.shape[0],
+                       "pixels": base64.b64encode(image.tobytes()).decode()}).encode()
+
+
+def untrained():
+    return nn.init_params(784, 16, 10, np.random.default_rng(0))
+
+
+@needs_mnist
+def test_the_page_reads_real_mnist_digits_blown_up_to_a_280_pixel_pad(mnist_model):
+    # MNIST test digits the model reads right, blown up 10x to 280x280 and sent as a pad
+    # would (half of them dark on light), come back read right, with the 28x28 image the
+    # network saw and the hidden layer's activations
+    with np.load(MNIST_NPZ) as f:
+        X_test, y_test = f["X"][60000:60200], f["y"][60000:60200]
+    P = nn.predict_proba(mnist_model, X_test)
+    sure = np.flatnonzero((P.argmax(axis=1) == y_test) & (P.max(axis=1) > 0.9))[:20]
+    assert len(sure) == 20
+    with page_server(mnist_model) as port:
+        for n, i in enumerate(sure):
+            big = np.kron(X_test[i].reshape(28, 28), np.ones((10, 10)))
+            status, answer = request(port, "POST", "/predict",
+                                     pad_body(255 - big if n % 2 else big))
+            assert status == 200 and answer["label"] == y_test[i], (i, answer.get("label"))
+            assert len(answer["probabilities"]) == 10
+            assert math.isclose(sum(answer["probabilities"]), 1, rel_tol=1e-5)
+            assert np.array_equal(answer["image"], nn.mnist_style(big))
+            assert len(answer["hidden"]) == 128 and min(answer["hidden"]) >= 0
+
+
+def test_the_page_and_its_model_are_served_and_nothing_else():
+    # GET / is the page (nothing in it fetched from elsewhere), GET /model the weights the
+    # hidden-unit panel draws, the favicon an empty 204; no other path, and no file on disk
+    params = untrained()
+    with page_server(params) as port:
+        status, page = request(port, "GET", "/")
+        assert status == 200
+        page = page.decode()
+        for part in ('<canvas id="pad"', 'id="clear"', 'id="prediction"', 'rel="icon"'):
+            assert part in page
+        assert not re.search(r"(src|href)=\"(?!data:)", page) and "http" not in page
+        status, model = request(port, "GET", "/model")
+        assert status == 200 and np.array(model["templates"]).shape == (16, 784)
+        assert np.abs(model["templates"]).max() == 100
+        assert np.allclose(model["outgoing"], params["W2"], atol=1e-4)
+        assert request(port, "GET", "/favicon.ico")[0] == 204
+        for path in ("/nn_from_scratch.py", "/../nn_from_scratch.py", "/README.md", "/predict"):
+            status, answer = request(port, "GET", path)
+            assert status == 404 and "there is GET / and POST /predict" in answer["error"]
+
+
+GOOD = pad_body(np.kron(np.eye(28, dtype=np.uint8) * 255, np.ones((10, 10), np.uint8)))
+
+
+@pytest.mark.parametrize("method, path, body, headers, status, reason", [
+    ("POST", "/predict", pad_body(np.zeros((280, 280))), {}, 422, "the image is blank"),
+    ("POST", "/predict", pad_body(np.full((280, 280), 255)), {}, 422, "the image is blank"),
+    ("POST", "/predict", b"{not json", {}, 400, "the body is not JSON"),
+    ("POST", "/predict", b"\xff\xfe", {}, 400, "the body is not JSON"),
+    ("POST", "/predict", b"[1, 2]", {}, 400, "expected a JSON object"),
+    ("POST", "/predict", b'{"width": 2, "height": 2}', {}, 400, "missing pixels"),
+    ("POST", "/predict", b'{"pixels": "AAAA"}', {}, 400, "missing width, height"),
+    ("POST", "/predict", b'{"width": 2.5, "height": 2, "pixels": "AAAA"}', {}, 400,
+     "positive whole numbers"),
+    ("POST", "/predict", b'{"width": -2, "height": -2, "pixels": "AAAA"}', {}, 400,
+     "positive whole numbers"),
+    ("POST", "/predict", b'{"width": true, "height": 3, "pixels": "AAAA"}', {}, 400,
+     "positive whole numbers"),
+    ("POST", "/predict", b'{"width": 100000, "height": 100000, "pixels": ""}', {}, 400,
+     "a 100000x100000 pad is more than 1,000,000 pixels"),
+    ("POST", "/predict", b'{"width": 2, "height": 2, "pixels": "AAA="}', {}, 400,
+     "a 2x2 pad has 4 pixels; pixels holds 2 bytes"),
+    ("POST", "/predict", b'{"width": 2, "height": 1, "pixels": "AAA"}', {}, 400,
+     "pixels must be a base64 string"),
+    ("POST", "/predict", b'{"width": 2, "height": 1, "pixels": "A*=="}', {}, 400,
+     "pixels must be a base64 string"),
+    ("POST", "/predict", b'{"width": 2, "height": 1, "pixels": 12}', {}, 400,
+     "pixels must be a base64 string"),
+    ("POST", "/other", GOOD, {}, 404, "no page /other"),
+    ("POST", "/predict", GOOD, {"Host": "evil.example:8000"}, 403,
+     "Host 'evil.example' is not this server's address"),
+    ("GET", "/", b"", {"Host": "rebound.example"}, 403, "is not this server's address"),
+])
+def test_a_bad_request_gets_its_4xx_and_one_line_and_the_server_goes_on(method, path, body,
+                                                                        headers, status, reason,
+                                                                        capfd):
+    with page_server(untrained()) as port:
+        got, answer = request(port, method, path, body, headers)
+        assert got == status and reason in answer["error"] and "\n" not in answer["error"]
+        assert request(port, "POST", "/predict", GOOD)[0] == 200
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read_and_no_length_is_411():
+    with page_server(untrained()) as port, socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(5)
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n"
+                  b"\r\n")  # and not a byte of the 100 MB
+        reply = b"".join(iter(lambda: s.recv(4096), b"")).decode()  # until the server hangs up
+        assert reply.startswith("HTTP/1.0 413") and "at most 2,000,000" in reply
+        status, answer = request(port, "POST", "/predict", GOOD, {"Content-Length": "x"})
+        assert status == 411 and "Content-Length" in answer["error"]
+
+
+def test_a_client_that_sends_nothing_blocks_nobody_and_is_dropped(monkeypatch):
+    monkeypatch.setattr(nn.PageHandler, "timeout", 1)
+    with page_server(untrained()) as port, socket.create_connection(("127.0.0.1", port)) as s:
+        assert request(port, "POST", "/predict", GOOD, timeout=3)[0] == 200  # meanwhile
+        s.settimeout(5)
+        assert s.recv(100) == b""  # the server hung up on the silent client
+
+
+def test_many_concurrent_requests_are_all_answered_alike():
+    with page_server(untrained()) as port, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda _: request(port, "POST", "/predict", GOOD), range(64)))
+    assert all(a == answers[0] for a in answers) and answers[0][0] == 200
+
+
+def start_cli(*args):
+    """The script run as a user would, reading its output until the page's URL."""
+    process = subprocess.Popen([sys.executable, str(HERE / "nn_from_scratch.py"),
+                                *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("http://"):
+            break
+    return process, lines
+
+
+def test_serve_prints_the_url_on_its_own_line_and_ctrl_c_ends_it_with_exit_0(tmp_path):
+    nn.save_params(tmp_path / "model.npz", untrained())
+    process, lines = start_cli("--load", tmp_path / "model.npz", "--serve", "--port", 0)
+    url = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\n", lines[-1])
+    assert url, lines
+    assert request(int(url[1]), "POST", "/predict", GOOD)[0] == 200
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0 and err == "" and out == "stopped\n"
+
+
+def test_serve_after_training_serves_the_weights_just_trained(tmp_path):
+    X_train, y_train, X_test, y_test = small_mnist_like()
+    np.savez(tmp_path / "d.npz", x_train=X_train, y_train=y_train, x_test=X_test, y_test=y_test)
+    process, lines = start_cli("--data", tmp_path / "d.npz", "--epochs", 1, "--hidden", 8,
+                               "--serve", "--port", 0)
+    assert any(line.startswith("test accuracy:") for line in lines), lines
+    status, model = request(int(lines[-1].rsplit(":", 1)[1].strip("/\n")), "GET", "/model")
+    assert status == 200 and len(model["templates"]) == 8
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=10)
+    assert process.returncode == 0
+
+
+def test_serve_on_another_address_warns_and_a_busy_port_is_one_line(tmp_path, capsys):
+    nn.save_params(tmp_path / "model.npz", untrained())
+    process, lines = start_cli("--load", tmp_path / "model.npz", "--serve", "--port", 0,
+                               "--host", "0.0.0.0")
+    assert lines[0].startswith("warning: serving on 0.0.0.0: anyone who can reach this")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=10)
+    assert process.returncode == 0
+    with page_server(untrained()) as port:
+        code, out, err = run_main(["--load", tmp_path / "model.npz", "--serve", "--port", port],
+                                  capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port 0" in err
+
+
+def test_serve_takes_weights_for_28x28_digits_only(tmp_path, capsys):
+    nn.save_params(tmp_path / "digits.npz", nn.init_params(64, 8, 10, np.random.default_rng(0)))
+    code, out, err = run_main(["--load", tmp_path / "digits.npz", "--serve"], capsys)
+    assert code == 1 and "your own digits are prepared as 28x28 images" in err
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--serve"], capsys)
+    assert code == 1 and "--serve draws 28x28 digits" in err
+    code, out, err = run_main(["--load", tmp_path / "digits.npz", "--serve", "--port", 70000],
+                              capsys)
+    assert code == 2 and "--port must be from 0 to 65535" in err
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@contextlib.contextmanager
+def headless_chromium():
+    """Debian's Chromium driven by selenium, offline: the binaries are named outright, so
+    that selenium's driver manager never tries to download one."""
+    optional("selenium", "pip install selenium")
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        missing("Chromium", "apt-get install chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 "--disable-sync", "--disable-quic", "--hide-scrollbars"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    with tempfile.TemporaryDirectory() as profile:
+        options.add_argument(f"--user-data-dir={profile}")
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def draw_on_pad(driver, digit, kind):
+    """Draw the digit's strokes on #pad with real pointer events of one kind (mouse, pen,
+    touch), as a hand would: down, a move to each point, up."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+    from selenium.webdriver.common.by import By
+    pad = driver.find_element(By.ID, "pad")
+    width, height = pad.size["width"], pad.size["height"]
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind), duration=5)
+    for stroke in STROKES[digit]:
+        for n, (x, y) in enumerate(stroke):
+            actions.pointer_action.move_to(pad, round((x - 0.5) * width * 0.9),
+                                           round((y - 0.5) * height * 0.9))
+            if n == 0:
+                actions.pointer_action.pointer_down()
+        actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+@needs_mnist
+def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(mnist_model):
+    # Chromium loads the page, a mouse, a pen and a finger draw each digit on #pad, and
+    # #prediction shows it; Clear empties it; pointing at a hidden unit shows what it looks
+    # for; the console shows no error. With NN_SCREENSHOTS=DIR it saves the README's
+    # screenshots there, in a wide and a narrow window.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+    with page_server(mnist_model) as port, headless_chromium() as driver:
+        driver.set_window_size(1300, 1000)
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(driver, 10)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#hidden div")) == 128)
+        prediction = driver.find_element(By.ID, "prediction")
+        assert prediction.text == "?"
+        for digit in range(10):
+            kind = ("mouse", "pen", "touch")[digit % 3]
+            draw_on_pad(driver, digit, kind)
+            wait.until(lambda d: prediction.text == str(digit), f"{digit} ({kind}): "
+                       f"read as {prediction.text}")
+            time.sleep(0.3)  # any answer still on its way has arrived
+            assert prediction.text == str(digit), (digit, kind)
+            if digit < 9:
+                driver.find_element(By.ID, "clear").click()
+                wait.until(lambda d: prediction.text == "?")
+        seen = driver.execute_script("return Array.from(document.getElementById('seen')"
+                                     ".getContext('2d').getImageData(0, 0, 28, 28).data)")
+        assert max(seen) == 255  # the digit as the network sees it is drawn
+        cells = driver.find_elements(By.CSS_SELECTOR, "#hidden div")
+        ActionChains(driver).move_to_element(cells[5]).perform()
+        assert driver.find_element(By.ID, "unit").text.startswith("Unit 5")
+        assert "picked" in cells[5].get_attribute("class")
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+        folder = os.environ.get("NN_SCREENSHOTS")
+        if folder:
+            driver.save_screenshot(os.path.join(folder, "page-wide.png"))
+            driver.set_window_size(400, 2200)
+            driver.save_screenshot(os.path.join(folder, "page-narrow.png"))

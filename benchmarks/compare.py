@@ -88,7 +88,8 @@ def run_nn_from_scratch(data, seed, epochs):
     X_train, y_train, X_test, y_test = data
     # The test set stands in for the validation slice here only to be measured after each
     # epoch; the defaults were chosen on the validation slice, never on it.
-    _, history = nn.train(X_train, y_train, X_test, y_test, epochs=epochs, seed=seed, log=None)
+    _, history = nn.train(X_train, y_train, X_test, y_test, epochs=epochs, seed=seed,
+                          augment=nn.AUGMENT, log=None)  # as the command line does for MNIST
     return [(r["seconds"], r["val_acc"]) for r in history]
 
 
@@ -110,7 +111,7 @@ def run_pytorch(data, seed, epochs, threads):
     biases = [model[0].bias, model[2].bias]
     optimizer = torch.optim.SGD([{"params": weights, "weight_decay": nn.WEIGHT_DECAY},
                                  {"params": biases, "weight_decay": 0.0}],
-                                lr=nn.LR, momentum=nn.MOMENTUM)
+                                lr=nn.LR[nn.OPTIMIZER], momentum=nn.MOMENTUM)
     n = len(X)
     steps = math.ceil(n / nn.BATCH_SIZE)
     generator = torch.Generator().manual_seed(seed)
@@ -122,7 +123,8 @@ def run_pytorch(data, seed, epochs, threads):
             idx = order[b * nn.BATCH_SIZE:(b + 1) * nn.BATCH_SIZE]
             images = shift_images_torch(X[idx], generator) if nn.AUGMENT else X[idx]
             for group in optimizer.param_groups:             # the same cosine, per step
-                group["lr"] = nn.learning_rate(nn.LR, epoch * steps + b, epochs * steps)
+                group["lr"] = nn.learning_rate(nn.LR[nn.OPTIMIZER], epoch * steps + b,
+                                               epochs * steps)
             loss = torch.nn.functional.cross_entropy(model(images.float() / 255), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,164 @@
+"""
+benchmarks/experiments.py: "what happens if I change X?" Trains with the default settings,
+then with one flag changed at a time, and prints the experiments table of the README: the
+test accuracy (median over seeds, and the range), the median epoch time, the whole training
+time, and what each change teaches.
+
+    python benchmarks/experiments.py                          # every row, ~30 minutes
+    python benchmarks/experiments.py --only adam batch-size   # rows whose command has these
+    python benchmarks/experiments.py --markdown experiments.md
+
+Each run is `python nn_from_scratch.py FLAGS --seed S --log FILE`, one after another in its
+own process, exactly as a reader would type it; the numbers come from the run's --log record.
+Rows that would take long train one seed, the others three (0, 1, 2). A run that fails is a
+row with its error line instead of numbers.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(os.path.dirname(HERE), "nn_from_scratch.py")
+sys.path.insert(0, HERE)
+from compare import machine  # noqa: E402
+
+# (flags, what they change, seeds, what the row teaches)
+EXPERIMENTS = [
+    ("", "nothing: the defaults", 3, "the row every other row changes one thing of"),
+    ("--optimizer sgd", "plain SGD, at its own lr 0.5", 3,
+     "without momentum, the same schedule ends half a point lower"),
+    ("--optimizer sgd --lr 0.2", "plain SGD at momentum's lr", 3,
+     "momentum's lr 0.2 moves like SGD's 2.0 (0.2 / (1 - 0.9)); SGD at 0.2 is slow"),
+    ("--optimizer adam", "Adam, at its own lr 0.005", 3,
+     "Adam matches momentum here; it is the default elsewhere for being forgiving"),
+    ("--optimizer adam --lr 0.001", "Adam at the usual textbook lr", 3,
+     "1e-3, the common default, is too timid for 20 epochs of this small network"),
+    ("--optimizer adam --lr 0.2", "Adam at momentum's lr", 3,
+     "Adam's step is about lr itself: 0.2 is 40x its own, and most ReLUs die"),
+    ("--momentum 0.5", "less momentum", 3, "a shorter memory of past gradients: smaller steps"),
+    ("--momentum 0.99", "more momentum", 3,
+     "at lr 0.2 the effective step is 20: too big, it overshoots"),
+    ("--schedule step", "lr x0.1 at 50% and 75% of the run", 3,
+     "any schedule that ends small does about as well as the cosine"),
+    ("--schedule constant", "no learning-rate decay", 3,
+     "ending at full speed keeps the weights jittering: decay is worth most of a point"),
+    ("--batch-size 16", "16 images per step", 1,
+     "16x the steps of 256, each too noisy for lr 0.2, and ~4x slower per epoch"),
+    ("--batch-size 32", "32 images per step", 1, "smaller batches: more, noisier steps"),
+    ("--batch-size 64", "64 images per step", 3, "smaller batches: more, noisier steps"),
+    ("--batch-size 128", "128 images per step", 3, "as good as 256, and slower per epoch"),
+    ("--batch-size 512", "512 images per step", 3,
+     "half the steps per epoch: still fine, a little faster"),
+    ("--batch-size 1024", "1,024 images per step", 3,
+     "fewer steps: with the same lr and epochs the network learns less"),
+    ("--batch-size 2048", "2,048 images per step", 3,
+     "27 steps an epoch: a bigger batch wants a bigger lr or more epochs"),
+    ("--lr 0.05", "a quarter of the default lr", 3, "too small for 20 epochs"),
+    ("--lr 0.1", "half the default lr", 3, "a little too small"),
+    ("--lr 0.4", "twice the default lr", 3, "still fine: the optimum is broad"),
+    ("--lr 0.8", "4x the default lr", 3, "too big: the start is unstable"),
+    ("--lr 3", "15x the default lr", 3,
+     "far too big: every ReLU switches off for good, and the network guesses"),
+    ("--hidden 8", "8 hidden units", 3, "even 8 units learn most of MNIST"),
+    ("--hidden 16", "16 hidden units", 3, "every doubling of the width helps, less each time"),
+    ("--hidden 32", "32 hidden units", 3, "every doubling of the width helps, less each time"),
+    ("--hidden 64", "64 hidden units", 3, "every doubling of the width helps, less each time"),
+    ("--hidden 256", "256 hidden units", 3, "wider is a little better and ~2x slower"),
+    ("--hidden 512", "512 hidden units", 3, "wider is a little better and ~4x slower"),
+    ("--hidden 1024", "1,024 hidden units", 3, "8x the width for a few tenths of a point"),
+    ("--epochs 1", "one pass over the data", 3, "one pass is already ~96%"),
+    ("--epochs 2", "two passes", 3, "most of the learning happens at once"),
+    ("--epochs 5", "five passes", 3, "a seconds-long run that is nearly as good"),
+    ("--epochs 10", "ten passes", 3, "half the time, a tenth of a point less"),
+    ("--epochs 40", "forty passes", 3, "twice the time for a little more"),
+    ("--epochs 60", "sixty passes", 1, "more epochs stop paying at this size"),
+    ("--weight-decay 0", "no L2 penalty", 3, "weight decay is worth about a tenth of a point"),
+    ("--weight-decay 0.002", "10x the L2 penalty", 3,
+     "too strong a penalty keeps the weights too small to fit"),
+    ("--no-augment", "no shifted batches", 3, "shifting each batch by a pixel is worth ~0.5%"),
+    ("--subset 10", "10 training images", 3, "ten images, one per class at best"),
+    ("--subset 100", "100 training images", 3, "100 images already beat chance by far"),
+    ("--subset 1000", "1,000 training images", 3, "a thousand images: ~90%"),
+    ("--subset 10000", "10,000 training images", 3, "a fifth of the data for most of the result"),
+    ("--dataset digits", "scikit-learn's 8x8 digits", 3,
+     "1,797 tiny images, no download, in well under a second"),
+    ("--dtype float64", "double precision", 3,
+     "twice the precision changes nothing but the time"),
+    ("--hidden 800 --epochs 60 --no-augment", "LeCun's 800-unit MLP", 1,
+     "as published: 2-layer, 800 units, cross-entropy, 1.6% error"),
+    ("--hidden 800 --epochs 60", "LeCun's 800-unit MLP, shifted", 1,
+     "published with affine distortions: 1.1% error"),
+]
+
+
+def run(flags, seed, folder):
+    """One run of the script: {'accuracy', 'epoch', 'training'} from its --log, or {'error'}."""
+    log = os.path.join(folder, "run.json")
+    done = subprocess.run([sys.executable, SCRIPT, *flags.split(), "--seed", str(seed),
+                           "--log", log], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["exit code "
+                                                               f"{done.returncode}"])[-1]}
+    with open(log) as f:
+        record = json.load(f)
+    seconds = [r["seconds"] for r in record["history"]]
+    return {"accuracy": record["test_accuracy"], "epoch": statistics.median(seconds),
+            "training": sum(seconds)}
+
+
+def summarise(flags, changes, lesson, runs):
+    command = f"`{f'python nn_from_scratch.py {flags}'.strip()}`"
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        return [command, changes, errors[0], "", "", lesson]
+    accuracy = sorted(100 * r["accuracy"] for r in runs)
+    spread = f" ({accuracy[0]:.2f}-{accuracy[-1]:.2f})" if len(runs) > 1 else ""
+    return [command, changes, f"{statistics.median(accuracy):.2f}%{spread}",
+            seconds(statistics.median(r["epoch"] for r in runs)),
+            f"{statistics.median(r['training'] for r in runs):.1f} s", lesson]
+
+
+def seconds(t):
+    return f"{t:.2f} s" if t >= 0.1 else f"{1000 * t:.0f} ms"
+
+
+HEADER = ["command", "what it changes", "test accuracy (range)", "epoch", "training",
+          "what it teaches"]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="+", metavar="WORD",
+                   help="run only the rows whose flags contain one of these words")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="at most N seeds per row (default: each row's own, 1 or 3)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    args = p.parse_args(argv)
+    rows = [e for e in EXPERIMENTS if not args.only or any(w in e[0] for w in args.only)]
+    if not rows:
+        p.exit(2, f"{p.prog}: error: no row's flags contain {' or '.join(args.only)}\n")
+    print(machine(os.cpu_count()), flush=True)
+    table = []
+    with tempfile.TemporaryDirectory() as folder:
+        for flags, changes, seeds, lesson in rows:
+            seeds = min(seeds, args.seeds or seeds)
+            runs = [run(flags, seed, folder) for seed in range(seeds)]
+            table.append(summarise(flags, changes, lesson, runs))
+            print(" | ".join(table[-1]), flush=True)
+    if args.markdown:
+        lines = [f"{machine(os.cpu_count())}; `python benchmarks/experiments.py`", "",
+                 "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in table]
+        with open(args.markdown, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
