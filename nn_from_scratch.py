@@ -242,6 +242,24 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
             P -= lr * m_hat / (np.sqrt(s_hat) + eps)  # P <- P - lr m^ / (sqrt(s^) + eps)
 
 
+def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None):
+    """The optimiser's own peak learning rate, LR[optimizer], chosen at batch 256 and momentum
+    0.9, adapted to a smaller batch and to more momentum (measured on MNIST, seed 0):
+    - a batch of B examples gives a gradient whose noise grows as 1 / sqrt(B), so below 256
+      the rate shrinks by sqrt(B / 256): momentum at batch 16 reached 98.8% instead of 64%,
+      Adam 98.8% instead of 98.5%. A batch of the whole training set has no noise to fear;
+    - momentum's steps add up to 1 / (1 - momentum) times a single one, so above 0.9 the
+      rate shrinks by as much, keeping the longest step the one chosen: momentum 0.99
+      reached 98.4% instead of 93.2%.
+    Larger batches and less momentum keep the rate: scaling it up measured no better."""
+    lr = LR[optimizer]
+    if batch_size < BATCH_SIZE and (n_train is None or batch_size < n_train):
+        lr *= math.sqrt(batch_size / BATCH_SIZE)
+    if optimizer == "momentum" and momentum > MOMENTUM:
+        lr *= (1 - momentum) / (1 - MOMENTUM)
+    return lr
+
+
 def learning_rate(lr, step, total_steps, schedule=SCHEDULE):
     """The learning rate for step 0..total_steps-1: big steps early, small steps late."""
     progress = step / total_steps
@@ -292,7 +310,7 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
     y_train (n,) labels. Returns (params, history): one dict per epoch with the mean training
     loss and accuracy over the epoch's mini-batches, the validation accuracy, the learning
     rate at the epoch's end and the seconds its steps took.
-    lr: the peak learning rate; None takes the optimiser's own, LR[optimizer].
+    lr: the peak learning rate; None takes the optimiser's own (default_lr).
     augment: shift each batch by up to a pixel (square images, see shift_images); the
     command line turns it on for MNIST. dtype: what the network computes in.
     stop: an optional threading.Event; once it is set, training ends after the current batch."""
@@ -304,7 +322,7 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
                          "features are not square: pass augment=False")
     if X_val is not None:
         check_data(X_val, y_val, num_classes, n_features=X_train.shape[1])
-    lr = LR[optimizer] if lr is None else lr
+    lr = default_lr(optimizer, momentum, batch_size, len(X_train)) if lr is None else lr
     # Floats (fetch_openml gives float64 in column order) are copied once, in row order and in
     # the training dtype, rather than gathered slowly and converted batch after batch.
     X_train = np.ascontiguousarray(X_train, None if X_train.dtype == np.uint8 else dtype)
@@ -1381,17 +1399,25 @@ def fill_in_defaults(args, n_train, n_features, mnist):
     describe the run's settings in words for its header line."""
     details = {"sgd": ["SGD"], "momentum": [f"SGD + momentum {args.momentum}"],
                "adam": ["Adam"]}[args.optimizer]
-    if args.lr is None:
-        args.lr = LR[args.optimizer]
-        details.append(f"lr {args.lr:g} ({args.optimizer}'s default, {args.schedule})")
-    else:
-        details.append(f"lr {args.lr:g} ({args.schedule})")
     if args.batch_size is None and n_train < BATCH_SIZE:
         args.batch_size = n_train
-        details.append(f"batch {args.batch_size} (all the training images)")
+        batch = f"batch {n_train} (all the training images)"
     else:
         args.batch_size = args.batch_size or BATCH_SIZE
-        details.append(f"batch {args.batch_size}")
+        batch = f"batch {args.batch_size}"
+    if args.lr is None:
+        args.lr = default_lr(args.optimizer, args.momentum, args.batch_size, n_train)
+        scaled = [what for what, lr in [  # which of the two adapted the rate, if any
+            (f"batch {args.batch_size}", default_lr(args.optimizer, MOMENTUM, args.batch_size,
+                                                    n_train)),
+            (f"momentum {args.momentum:g}", default_lr(args.optimizer, args.momentum))]
+            if lr != LR[args.optimizer]]
+        whose = (f"the default for {' and '.join(scaled)}" if scaled
+                 else f"{args.optimizer}'s default")
+        details.append(f"lr {args.lr:.3g} ({whose}, {args.schedule})")
+    else:
+        details.append(f"lr {args.lr:g} ({args.schedule})")
+    details.append(batch)
     details.append(f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}")
     if args.weight_decay:
         details.append(f"weight decay {args.weight_decay:g}")

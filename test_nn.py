@@ -703,6 +703,46 @@ def test_each_optimizer_takes_its_own_learning_rate_unless_one_is_given(optimize
     assert f"{nn.LR[optimizer]:g} for {optimizer}" in " ".join(run_cli("--help").stdout.split())
 
 
+def test_a_smaller_batch_takes_a_smaller_learning_rate(capsys, monkeypatch):
+    # a batch of B has gradient noise ~ 1 / sqrt(B): at batch 16 and lr 0.2 momentum SGD
+    # reached 64% on MNIST, so an unset lr shrinks by sqrt(B / 256) (0.05 at batch 16); a
+    # larger batch, or a batch of the whole training set (no noise), keeps it
+    calls = train_spy(monkeypatch)
+    for args, lr, says in ((["--batch-size", 16], 0.05, "the default for batch 16"),
+                           (["--batch-size", 64], 0.1, "the default for batch 64"),
+                           (["--batch-size", 1024], 0.2, "momentum's default"),
+                           (["--subset", 100], 0.2, "momentum's default"),
+                           (["--batch-size", 64, "--optimizer", "adam"], 0.0025,
+                            "the default for batch 64")):
+        code, out, err = run_main(["--dataset", "digits", "--epochs", 1, *args], capsys)
+        assert code == 0 and math.isclose(calls[-1]["lr"], lr), (args, calls[-1]["lr"])
+        assert f"lr {lr:g} ({says}, cosine)" in out
+    X, y = digits()
+    _, history = nn.train(X, y, epochs=1, batch_size=64, schedule="constant", log=None)
+    assert math.isclose(history[0]["lr"], 0.1)
+    _, history = nn.train(X[:50], y[:50], epochs=1, batch_size=64, schedule="constant", log=None)
+    assert history[0]["lr"] == 0.2  # 50 images in one batch of at most 64: no noise
+
+
+def test_more_momentum_than_the_default_takes_a_smaller_learning_rate(capsys, monkeypatch):
+    # momentum m moves 1 / (1 - m) times a single step: at 0.99 and momentum's lr 0.2 that
+    # overshoots (93.2% on MNIST), so an unset lr shrinks by (1 - m) / (1 - 0.9); less
+    # momentum than 0.9 keeps 0.2, and a --lr given is used as given
+    calls = train_spy(monkeypatch)
+    for momentum, lr, says in ((0.99, 0.02, "the default for momentum 0.99"),
+                               (0.95, 0.1, "the default for momentum 0.95"),
+                               (0.5, 0.2, "momentum's default"), (0.0, 0.2, "momentum's default")):
+        code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--momentum", momentum],
+                                  capsys)
+        assert code == 0 and math.isclose(calls[-1]["lr"], lr), (momentum, calls[-1]["lr"])
+        assert f"lr {lr:g} ({says}, cosine)" in out
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--momentum", 0.99,
+                               "--lr", 0.3], capsys)
+    assert calls[-1]["lr"] == 0.3 and "lr 0.3 (cosine)" in out
+    assert math.isclose(nn.default_lr("momentum", 0.99), 0.02)
+    assert nn.default_lr("adam", 0.99) == nn.LR["adam"]
+
+
 def test_a_batch_size_left_unset_shrinks_to_fit_a_small_training_set(capsys, monkeypatch):
     # `--subset 100` once failed with "--batch-size must be from 1 to 100", a flag never set
     calls = train_spy(monkeypatch)

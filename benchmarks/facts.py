@@ -10,6 +10,8 @@ prints the median epoch time of each and their ratio:
   subnormals   flushing tiny weights and optimiser state to 0 every 100 steps, or not
                (with and without weight decay, and Adam at a large learning rate)
   one-hot      the one-hot labels in float32, or in float64 (which upcasts the backward pass)
+  input        the images as uint8, or as fetch_openml gives them (float64, column order,
+               divided by 255), which train() copies once into row order and float32
   batch size   64, 128, 256 and 512 examples per step, against the matmul floor of each
   threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn)
 """
@@ -75,6 +77,12 @@ def main():
     t = alternate({"float32": lambda: epoch_times(X, y), "float64": float64_labels})
     print(f"one-hot: float32 {t['float32']:.3f} s, float64 {t['float64']:.3f} s per epoch: "
           f"{t['float64'] / t['float32']:.2f}x slower in float64")
+
+    scaled = np.asfortranarray(X / 255.0)  # fetch_openml's X / 255: float64, column order
+    t = alternate({"uint8": lambda: epoch_times(X, y), "float64": lambda: epoch_times(scaled, y)})
+    print(f"input: uint8 {t['uint8']:.3f} s, fetch_openml's float64 / 255 {t['float64']:.3f} s "
+          f"per epoch: {t['float64'] / t['uint8']:.2f}x")
+    del scaled
 
     sizes = (64, 128, 256, 512)
     t = alternate({b: (lambda b=b: epoch_times(X, y, batch_size=b)) for b in sizes}, repeats=2)
