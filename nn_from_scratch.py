@@ -10,6 +10,7 @@ training loop, evaluation, gradient check. Everything after that is plumbing.
     python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
     python nn_from_scratch.py --save model.npz --show-mistakes 6
     python nn_from_scratch.py --load model.npz --predict my_digit.png
+    python nn_from_scratch.py --load model.npz --serve   # draw digits in your browser
     python nn_from_scratch.py --gradcheck            # backprop against numerical derivatives
     python -m pytest -q test_nn.py
 
@@ -1168,7 +1169,8 @@ def parse_args(argv):
                         "training images if there are fewer)")
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate (default: each optimiser's own: "
-                        + ", ".join(f"{lr:g} for {name}" for name, lr in LR.items()) + ")")
+                        + ", ".join(f"{lr:g} for {name}" for name, lr in LR.items())
+                        + f"; less for a batch under {BATCH_SIZE} or momentum over {MOMENTUM})")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=OPTIMIZER,
                    help="sgd, momentum (SGD with momentum) or adam (default: %(default)s)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=SCHEDULE,

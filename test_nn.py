@@ -1147,6 +1147,23 @@ def test_benchmark_runs_and_prints_its_tables(mnist_home, tmp_path):
     assert table.count("\n| ") >= 3 and "this project, default settings" in table
 
 
+def test_experiments_sweep_runs_the_script_and_writes_its_table(tmp_path):
+    # two rows of the sweep, one seed each: each runs the real command line and its row has
+    # the measured accuracy and times; a failing run is a row with its error line
+    import benchmarks.experiments as experiments
+    done = subprocess.run([sys.executable, str(HERE / "benchmarks" / "experiments.py"),
+                           "--only", "dataset digits", "--seeds", "1", "--markdown",
+                           str(tmp_path / "table.md")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "table.md").read_text().splitlines()
+    row = next(line for line in table if "--dataset digits" in line)
+    assert re.search(r"\| 9\d\.\d\d% \| \d+ ms \| \d+\.\d s \|", row), row
+    failed = experiments.summarise("--lr 0", "nothing", "a lesson",
+                                   [experiments.run("--dataset digits --lr 0", 0, str(tmp_path))])
+    assert "--lr must be a finite number > 0" in failed[2]
+
+
 # ----------------------------------------------------------------------------
 # Looking inside: drawings, mistakes, your own digit, the gradient check, curves, the record
 
@@ -1762,9 +1779,12 @@ def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(mnist_model):
                                      ".getContext('2d').getImageData(0, 0, 28, 28).data)")
         assert max(seen) == 255  # the digit as the network sees it is drawn
         cells = driver.find_elements(By.CSS_SELECTOR, "#hidden div")
-        ActionChains(driver).move_to_element(cells[5]).perform()
-        assert driver.find_element(By.ID, "unit").text.startswith("Unit 5")
-        assert "picked" in cells[5].get_attribute("class")
+        brightest = [cell.value_of_css_property("background-color") for cell in cells].index(
+            "rgba(255, 255, 255, 1)")  # the unit that fires most for this "9"
+        ActionChains(driver).move_to_element(cells[brightest]).perform()
+        title = driver.find_element(By.ID, "unit").text
+        assert re.fullmatch(rf"Unit {brightest}: fires \d+\.\d\d", title) and "0.00" not in title
+        assert "picked" in cells[brightest].get_attribute("class")
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
         folder = os.environ.get("NN_SCREENSHOTS")
