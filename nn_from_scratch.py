@@ -38,6 +38,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -1552,20 +1553,24 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
             answer = predict_request(self.server.params, self.rfile.read(int(length)))
         except RequestError as e:
             return self.fail(*e.args)
+        except Exception as e:  # a fault of ours: the client gets one line, the server goes on
+            return self.fail(500, f"the server failed to read this pad ({type(e).__name__})")
         self.reply(200, json.dumps(answer).encode(), "application/json")
 
     def host_is_ours(self):
         """Refuse a Host header that names another site: a page elsewhere whose name was
         made to resolve to 127.0.0.1 (DNS rebinding) must not reach us. An IP address,
         localhost or the --host name are ours, as in Jupyter's server."""
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        header = (self.headers.get("Host") or "").lower()
+        match = re.fullmatch(r"\[([0-9a-f:.]+)\](?::\d+)?|([^:\[\]]*)(?::\d+)?", header)
+        host = (match[1] or match[2]) if match else ""  # from [v6 address]:port or name:port
         try:
             ipaddress.ip_address(host)
             return True
         except ValueError:
             if host in ("localhost", self.server.host_name):
                 return True
-        self.fail(403, f"Host {host[:80]!r} is not this server's address")
+        self.fail(403, f"Host {header[:80]!r} is not this server's address")
         return False
 
     def reply(self, status, body=b"", content_type=None):

@@ -1599,8 +1599,9 @@ GOOD = pad_body(np.kron(np.eye(28, dtype=np.uint8) * 255, np.ones((10, 10), np.u
      "pixels must be a base64 string"),
     ("POST", "/other", GOOD, {}, 404, "no page /other"),
     ("POST", "/predict", GOOD, {"Host": "evil.example:8000"}, 403,
-     "Host 'evil.example' is not this server's address"),
+     "Host 'evil.example:8000' is not this server's address"),
     ("GET", "/", b"", {"Host": "rebound.example"}, 403, "is not this server's address"),
+    ("GET", "/", b"", {"Host": "[::1].rebound.example:80"}, 403, "is not this server's address"),
 ])
 def test_a_bad_request_gets_its_4xx_and_one_line_and_the_server_goes_on(method, path, body,
                                                                         headers, status, reason,
@@ -1611,6 +1612,28 @@ def test_a_bad_request_gets_its_4xx_and_one_line_and_the_server_goes_on(method, 
         assert request(port, "POST", "/predict", GOOD)[0] == 200
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8000", "localhost:8000", "LOCALHOST",
+                                  "[::1]:8000", "[::1]", "192.168.1.20:8000"])
+def test_a_host_header_naming_an_address_or_localhost_is_ours(host):
+    # what a browser sends for http://127.0.0.1:8000/, http://localhost/, http://[::1]/ or
+    # this machine's LAN address: an IP address cannot be rebound to another site
+    with page_server(untrained()) as port:
+        assert request(port, "GET", "/", headers={"Host": host})[0] == 200
+
+
+def test_a_fault_while_answering_is_a_500_in_one_line_and_the_server_goes_on(monkeypatch,
+                                                                            capfd):
+    real = nn.mnist_style
+    monkeypatch.setattr(nn, "mnist_style", lambda image: 1 / 0)
+    with page_server(untrained()) as port:
+        status, answer = request(port, "POST", "/predict", GOOD)
+        assert status == 500 and answer == {
+            "error": "the server failed to read this pad (ZeroDivisionError)"}
+        monkeypatch.setattr(nn, "mnist_style", real)
+        assert request(port, "POST", "/predict", GOOD)[0] == 200
+    assert "Traceback" not in "".join(capfd.readouterr())
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read_and_no_length_is_411():
