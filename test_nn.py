@@ -1815,3 +1815,30 @@ def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(mnist_model):
             driver.save_screenshot(os.path.join(folder, "page-wide.png"))
             driver.set_window_size(400, 2200)
             driver.save_screenshot(os.path.join(folder, "page-narrow.png"))
+
+
+@needs_mnist
+def test_in_a_real_browser_the_prediction_updates_while_the_pen_is_still_down(mnist_model):
+    # half a "1", the mouse button still held: the page has already asked and shows an
+    # answer; the rest of the stroke and the release then give the final "1"
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    with page_server(mnist_model) as port, headless_chromium() as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        pad = driver.find_element(By.ID, "pad")
+        prediction = driver.find_element(By.ID, "prediction")
+        height = pad.size["height"]
+        down = ActionBuilder(driver, mouse=PointerInput("mouse", "mouse"), duration=5)
+        down.pointer_action.move_to(pad, 0, -height * 2 // 5).pointer_down()
+        for y in range(-height * 2 // 5, 0, 10):
+            down.pointer_action.move_to(pad, 0, y)
+        down.perform()
+        WebDriverWait(driver, 5).until(lambda d: prediction.text != "?", "no answer while drawing")
+        up = ActionBuilder(driver, mouse=PointerInput("mouse", "mouse"), duration=5)
+        for y in range(0, height * 2 // 5, 10):
+            up.pointer_action.move_to(pad, 0, y)
+        up.pointer_action.pointer_up()
+        up.perform()
+        WebDriverWait(driver, 5).until(lambda d: prediction.text == "1")
