@@ -1287,6 +1287,9 @@ def main(argv=None):
             args.plot = None
         started = time.perf_counter()
         X_train, y_train, X_test, y_test, source = load_dataset(args)
+        if args.serve and X_test.shape[1] != 784:  # said before training, not after it
+            raise DataError(f"--serve draws 28x28 digits; {source} has {X_test.shape[1]} "
+                            "pixels per image")
         if args.load:
             params, history = load_params(args.load), None
             if params["W1"].shape[0] != X_test.shape[1]:
@@ -1313,9 +1316,6 @@ def main(argv=None):
             print(f"saved a record of the run to {args.log}")
         print(f"test accuracy: {100 * test_accuracy:.2f}%")
         if args.serve and not interrupted.is_set():
-            if params["W1"].shape[0] != 784:
-                raise DataError(f"--serve draws 28x28 digits; {source} has "
-                                f"{params['W1'].shape[0]} pixels per image")
             return serve(params, args.host, args.port)
     except UsageError as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e} (see --help)", file=sys.stderr)

@@ -764,7 +764,10 @@ def test_shifted_batches_are_the_default_for_mnist_only(tmp_path, capsys, monkey
     X = np.zeros((70000, 784), dtype=np.uint8)
     rng = np.random.default_rng(0)
     X[:, rng.integers(0, 784, 50)] = 255
-    y = np.load(MNIST_NPZ)["y"] if MNIST_NPZ.exists() else None
+    y = None
+    if MNIST_NPZ.exists():
+        with np.load(MNIST_NPZ) as f:
+            y = f["y"]
     calls = train_spy(monkeypatch)
     other = np.roll(np.arange(70000) % 10, 3).astype(np.uint8)
     np.savez(tmp_path / "other.npz", X=X, y=other)
@@ -1720,6 +1723,7 @@ def test_serve_takes_weights_for_28x28_digits_only(tmp_path, capsys):
     assert code == 1 and "your own digits are prepared as 28x28 images" in err
     code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--serve"], capsys)
     assert code == 1 and "--serve draws 28x28 digits" in err
+    assert "epoch" not in out  # refused before training, not after
     code, out, err = run_main(["--load", tmp_path / "digits.npz", "--serve", "--port", 70000],
                               capsys)
     assert code == 2 and "--port must be from 0 to 65535" in err
