@@ -60,7 +60,7 @@ def optional(module, install):
 def tiny_problem(n=5, d=12, hidden=7, k=4, seed=0, dtype=np.float64):
     """A small network with non-zero biases and a batch of random data."""
     rng = np.random.default_rng(seed)
-    params = nn.init_params(d, hidden, k, rng, dtype)
+    params = nn.init_params([d, hidden, k], rng, dtype)
     params["b1"] = (0.1 * rng.standard_normal(hidden)).astype(dtype)
     params["b2"] = (0.1 * rng.standard_normal(k)).astype(dtype)
     X = rng.random((n, d)).astype(dtype)
@@ -119,12 +119,12 @@ def test_cross_entropy_is_finite_when_a_probability_underflows_to_zero():
 def test_forward_and_backward_shapes():
     # every array has the shape the docstring promises, gradients match their parameters
     rng = np.random.default_rng(0)
-    params = nn.init_params(784, 128, 10, rng)
+    params = nn.init_params([784, 128, 10], rng)
     X = rng.random((32, 784), dtype=np.float32)
     Y = nn.one_hot(rng.integers(0, 10, 32), 10)
     Z1, A1, Z2, A2 = nn.forward_prop(params, X)
     assert Z1.shape == A1.shape == (32, 128) and Z2.shape == A2.shape == (32, 10)
-    grads = nn.backward_prop(params, X, Y, Z1, A1, A2)
+    grads = nn.backward_prop(params, X, Y, [Z1, A1, Z2, A2])
     assert grads.keys() == params.keys()
     for key in params:
         assert grads[key].shape == params[key].shape
@@ -137,15 +137,15 @@ def test_float32_stays_float32_and_float64_stays_float64(monkeypatch):
     for dtype in (np.float32, np.float64):
         params, X, y, Y = tiny_problem(dtype=dtype)
         Z1, A1, Z2, A2 = nn.forward_prop(params, X)
-        grads = nn.backward_prop(params, X, Y, Z1, A1, A2)
+        grads = nn.backward_prop(params, X, Y, [Z1, A1, Z2, A2])
         assert {a.dtype for a in (Z1, A1, Z2, A2, *grads.values())} == {np.dtype(dtype)}
     # training on uint8 pixels hands backprop nothing but float32 arrays
     seen = set()
     real_backward_prop = nn.backward_prop
 
-    def spy(*arrays):
-        grads = real_backward_prop(*arrays)
-        seen.update(a.dtype for a in (*arrays[1:], *grads.values()))
+    def spy(params, X, Y, cache, activation):
+        grads = real_backward_prop(params, X, Y, cache, activation)
+        seen.update(a.dtype for a in (X, Y, *cache, *grads.values()))
         return grads
     monkeypatch.setattr(nn, "backward_prop", spy)
     X8 = np.random.default_rng(0).integers(0, 256, (50, 12), dtype=np.uint8)
@@ -166,7 +166,7 @@ def test_backward_prop_matches_central_differences():
     params, X, y, Y = tiny_problem()  # and on a second, differently shaped problem
     Z1, A1, Z2, A2 = nn.forward_prop(params, X)
     assert np.abs(Z1).min() > 1e-3  # no unit sits on ReLU's kink, where no derivative exists
-    analytic = nn.backward_prop(params, X, Y, Z1, A1, A2)
+    analytic = nn.backward_prop(params, X, Y, [Z1, A1, Z2, A2])
     numeric = nn.numerical_gradients(params, X, Y)
     for key in params:
         assert nn.relative_error(analytic[key], numeric[key]) < 1e-6, key
@@ -175,11 +175,312 @@ def test_backward_prop_matches_central_differences():
 def test_initial_loss_is_ln10_with_small_output_weights():
     # with W2 ~ 0 every class gets probability 1/10, so the loss must be ln 10 = 2.3026
     rng = np.random.default_rng(0)
-    params = nn.init_params(784, 128, 10, rng, np.float64)
+    params = nn.init_params([784, 128, 10], rng, np.float64)
     params["W2"] *= 1e-4
     X = rng.random((200, 784))
     Y = nn.one_hot(rng.integers(0, 10, 200), 10, np.float64)
     assert abs(nn.cross_entropy(nn.forward_prop(params, X)[3], Y) - math.log(10)) < 1e-3
+
+
+# ----------------------------------------------------------------------------
+# Any depth, any activation
+
+def unrolled_two_layers(params, X, Y):
+    """The README's walk-through of 784-128-10, written out line by line: forward, backward."""
+    Z1 = X @ params["W1"] + params["b1"]
+    A1 = nn.ReLU(Z1)
+    Z2 = A1 @ params["W2"] + params["b2"]
+    A2 = nn.softmax(Z2)
+    dZ2 = (A2 - Y) / len(X)
+    dW2, db2 = A1.T @ dZ2, dZ2.sum(axis=0)
+    dZ1 = (dZ2 @ params["W2"].T) * nn.ReLU_deriv(Z1)
+    dW1, db1 = X.T @ dZ1, dZ1.sum(axis=0)
+    return [Z1, A1, Z2, A2], {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def test_the_layer_loop_for_two_layers_is_the_unrolled_walk_through_bit_for_bit():
+    # forward_prop and backward_prop for L = 2 compute exactly what the README's equations
+    # do, in float32 at the default's shapes, so the default network's numbers cannot move
+    rng = np.random.default_rng(0)
+    params = nn.init_params([784, 128, 10], rng)
+    X = rng.random((256, 784), dtype=np.float32)
+    Y = nn.one_hot(rng.integers(0, 10, 256), 10)
+    cache = nn.forward_prop(params, X)
+    expected_cache, expected_grads = unrolled_two_layers(params, X, Y)
+    assert len(cache) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(cache, expected_cache))
+    grads = nn.backward_prop(params, X, Y, cache)
+    assert list(grads) == ["W1", "b1", "W2", "b2"]
+    assert all(np.array_equal(grads[key], expected_grads[key]) for key in grads)
+
+
+def test_a_deep_network_has_a_shape_for_every_layer():
+    # 784-256-128-10: W1..W3 and b1..b3 chain, forward_prop gives [Z1, A1, ..., Z3, A3] with
+    # A3 the probabilities, and every gradient has its parameter's key and shape
+    rng = np.random.default_rng(0)
+    params = nn.init_params(nn.layer_sizes(784, (256, 128), 10), rng)
+    assert {k: P.shape for k, P in params.items()} == {
+        "W1": (784, 256), "b1": (256,), "W2": (256, 128), "b2": (128,), "W3": (128, 10),
+        "b3": (10,)}
+    X = rng.random((32, 784), dtype=np.float32)
+    cache = nn.forward_prop(params, X)
+    assert [A.shape for A in cache] == [(32, 256)] * 2 + [(32, 128)] * 2 + [(32, 10)] * 2
+    assert np.allclose(cache[-1].sum(axis=1), 1) and cache[-1].min() >= 0
+    grads = nn.backward_prop(params, X, nn.one_hot(rng.integers(0, 10, 32), 10), cache)
+    assert {k: g.shape for k, g in grads.items()} == {k: P.shape for k, P in params.items()}
+    assert nn.layer_sizes(784, 128, 10) == [784, 128, 10]
+
+
+@pytest.mark.parametrize("hidden", [0, -3, 2.5, "64", True, (64, 0)])
+def test_a_width_that_is_not_a_whole_number_of_at_least_1_is_refused(hidden):
+    X, y = digits()
+    with pytest.raises(ValueError, match=r"one width per hidden layer, each a whole number >= 1"):
+        nn.train(X[:100], y[:100], hidden=hidden, epochs=1, log=None)
+
+
+def test_an_unknown_activation_is_refused_in_one_line():
+    X, y = digits()
+    with pytest.raises(ValueError, match=r"activation must be one of relu, sigmoid, tanh; got"):
+        nn.train(X[:100], y[:100], activation="softplus", epochs=1, log=None)
+
+
+def test_each_activation_sits_with_its_derivative():
+    # each derivative is the slope of its function (central differences), keeps float32,
+    # and sigmoid neither overflows nor warns for huge inputs
+    Z = np.linspace(-6, 6, 48)  # 0, ReLU's kink, is not among them
+    for name, (g, g_deriv) in nn.ACTIVATIONS.items():
+        numeric = (g(Z + 1e-6) - g(Z - 1e-6)) / 2e-6
+        assert np.allclose(g_deriv(Z), numeric, atol=1e-6), name
+        Z32 = Z.astype(np.float32)
+        assert g(Z32).dtype == g_deriv(Z32).dtype == np.float32, name
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        s = nn.sigmoid(np.array([-1000.0, 0.0, 1000.0], dtype=np.float32))
+    assert np.array_equal(s, [0, 0.5, 1])
+    assert nn.sigmoid_deriv(np.zeros(1))[0] == 0.25 and nn.tanh_deriv(np.zeros(1))[0] == 1
+
+
+def test_the_initialisation_follows_the_activation():
+    # He, std sqrt(2 / fan_in), for ReLU; Glorot, sqrt(2 / (fan_in + fan_out)), for sigmoid
+    # and tanh; biases 0
+    for activation, fan in (("relu", 400), ("sigmoid", 600), ("tanh", 600)):
+        params = nn.init_params([400, 200, 10], np.random.default_rng(0),
+                                activation=activation)
+        assert abs(params["W1"].std() / math.sqrt(2 / fan) - 1) < 0.02, activation
+        assert not params["b1"].any() and not params["b2"].any()
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_backprop_matches_central_differences_at_any_depth(activation):
+    # every W and b of a 20-7-5-3-10 network, in float64: the loop gets each layer right
+    rows = nn.gradient_check(sizes=(20, 7, 5, 3, 10), activation=activation)
+    assert [r["name"] for r in rows] == ["W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"]
+    for r in rows:
+        assert r["max_grad"] > 1e-3 and r["ok"], r
+
+
+def test_a_wrong_derivative_fails_the_gradient_check_in_the_layers_below_it(capsys,
+                                                                            monkeypatch):
+    # tanh's derivative swapped for ReLU's: the output layer is still right, every layer
+    # the gradient reached through an activation is wrong, and the command says so
+    monkeypatch.setitem(nn.ACTIVATIONS, "tanh", (nn.tanh, nn.ReLU_deriv))
+    code, out, err = run_main(["--gradcheck", "--hidden", 7, 5, 3, "--activation", "tanh"],
+                              capsys)
+    assert code == 1 and "network 20-7-5-3-10, tanh" in out
+    results = dict(re.findall(r"^([Wb]\d) .* (pass|FAIL)$", out, re.M))
+    assert results == {**{k: "FAIL" for k in ("W1", "b1", "W2", "b2", "W3", "b3")},
+                       "W4": "pass", "b4": "pass"}
+
+
+def test_gradcheck_checks_the_network_it_is_given(capsys):
+    code, out, err = run_main(["--gradcheck", "--hidden", 7, 5, 3, "--activation", "tanh"],
+                              capsys)
+    assert code == 0 and out.startswith("gradient check: network 20-7-5-3-10, tanh, float64")
+    assert re.findall(r"^([Wb]\d) .* pass$", out, re.M) == [
+        "W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"]
+
+
+def test_the_header_names_the_network_and_its_initialisation():
+    assert nn.describe_network([784, 256, 128, 10], "relu") == \
+        "network 784-256-128-10, 235,146 parameters, ReLU with He initialisation"
+    assert nn.describe_network([784, 128, 10], "sigmoid") == \
+        "network 784-128-10, 101,770 parameters, sigmoid with Glorot initialisation"
+
+
+def test_deep_sigmoid_layers_learn_slowly_at_first_and_relu_layers_do_not():
+    # Nielsen's chapter 5, on the bundled digits, 64-30-30-30-30-10, epoch 1: the first
+    # sigmoid layer's ||dloss/db|| is ~1% of the last hidden layer's (the gradient shrinks
+    # through every sigmoid); with ReLU and He initialisation the layers stay close
+    X, y = digits()
+    for activation, low, high in (("sigmoid", 0, 0.05), ("relu", 0.33, 3), ("tanh", 0.33, 3)):
+        for seed in (0, 1):
+            params, history = nn.train(X, y, hidden=(30, 30, 30, 30), activation=activation,
+                                       epochs=1, seed=seed, log=None)
+            speeds = history[0]["db_norm"]
+            assert len(speeds) == 5 and all(s > 0 for s in speeds)
+            assert low < speeds[0] / speeds[3] < high, (activation, seed, speeds)
+
+
+def test_a_layers_speed_is_the_length_of_its_bias_gradient():
+    # Nielsen's measure, ||dloss/db_l||: with the whole training set as one batch, epoch 1's
+    # record holds the lengths of the bias gradients at the initial weights
+    X, y = digits()
+    params, history = nn.train(X, y, hidden=(16, 8), epochs=1, batch_size=len(X), log=None)
+    initial = nn.init_params([64, 16, 8, 10], np.random.default_rng(nn.SEED))
+    X1 = nn.scale_pixels(X)
+    grads = nn.backward_prop(initial, X1, nn.one_hot(y), nn.forward_prop(initial, X1))
+    expected = [np.linalg.norm(grads[f"b{l}"]) for l in (1, 2, 3)]
+    assert np.allclose(history[0]["db_norm"], expected, rtol=1e-4)
+
+
+def test_layer_speeds_show_in_the_terminal_for_two_or_more_hidden_layers_only(capsys):
+    # the default network's lines are as before; a deep one ends each epoch line with each
+    # hidden layer's speed relative to the last, and the run with a summary line
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 2], capsys)
+    assert code == 0 and "layers learn" not in out and "hidden layer 1 learned" not in out
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 2, "--hidden", 30, 30, 30,
+                               "--activation", "sigmoid"], capsys)
+    epochs = [line for line in out.splitlines() if line.startswith("epoch")]
+    assert len(epochs) == 2
+    assert all(re.search(r"\| layers learn \S+x \S+x 1x$", line) for line in epochs), epochs
+    first = float(re.search(r"layers learn (\S+)x", epochs[0])[1])
+    assert first < 0.1  # sigmoid: layer 1 far slower than layer 3
+    summary = re.search(r"^hidden layer 1 learned (\d+)x slower than hidden layer 3 in epoch 1",
+                        out, re.M)
+    assert summary and int(summary[1]) > 10, out
+
+
+def test_the_log_keeps_each_layers_speed(tmp_path, capsys):
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 2, "--hidden", 16, 8,
+                               "--log", tmp_path / "run.json"], capsys)
+    history = json.loads((tmp_path / "run.json").read_text())["history"]
+    assert code == 0 and [len(r["db_norm"]) for r in history] == [3, 3]
+    assert all(v > 0 for r in history for v in r["db_norm"])
+
+
+def test_the_core_above_the_plumbing_banner_runs_on_its_own():
+    # pasted into a notebook on its own, the text up to the Plumbing banner defines all it
+    # uses: it trains a two-hidden-layer network on the bundled digits, checks its input and
+    # its gradients, and evaluates
+    from sklearn.datasets import load_digits
+    text = (HERE / "nn_from_scratch.py").read_text()
+    core = text[:text.index("# " + "=" * 76 + "\n# Plumbing")]
+    namespace = {"__name__": "notebook"}
+    exec(compile(core, "pasted", "exec"), namespace)
+    X, y = load_digits(return_X_y=True)
+    X = X / 16  # floats in [0, 1]
+    train, predict, accuracy = namespace["train"], namespace["predict"], namespace["accuracy"]
+    params, history = train(X[:1400], y[:1400], X[1400:1600], y[1400:1600], hidden=(32, 16),
+                            epochs=20, batch_size=64, log=None)
+    assert list(params) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert accuracy(predict(params, X[1600:]), y[1600:]) > 0.9
+    assert namespace["report"](predict(params, X[1600:]), y[1600:])[1].startswith("confusion")
+    assert all(r["ok"] for r in namespace["gradient_check"](sizes=(10, 6, 4, 10),
+                                                            activation="sigmoid"))
+    with pytest.raises(ValueError, match="raw pixels"):
+        train(X * 16, y, epochs=1, log=None)
+    with pytest.raises(namespace["TrainingDiverged"]):
+        train(X, y, lr=1e6, epochs=1, log=None)
+
+
+def test_an_unset_learning_rate_suits_the_depth_and_the_activation(capsys):
+    # deeper ReLU networks get a smaller rate, sigmoid a larger one, and the header says why;
+    # a rate that is set is kept
+    rates = [nn.default_lr("momentum", depth=d) for d in (1, 2, 3, 4)]
+    assert rates[0] == nn.LR["momentum"] and rates == sorted(rates, reverse=True)
+    assert rates[3] < rates[0]
+    assert nn.default_lr("momentum", activation="sigmoid") > nn.LR["momentum"]
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--hidden", 32, 32, 32,
+                               32], capsys)
+    lr = nn.default_lr("momentum", batch_size=256, depth=4)
+    assert f"lr {lr:.3g} (the default for 4 hidden layers, cosine)" in out
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--activation", "sigmoid"],
+                              capsys)
+    lr = nn.default_lr("momentum", activation="sigmoid")
+    assert f"lr {lr:.3g} (the default for sigmoid, cosine)" in out
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--hidden", 32, 32, 32,
+                               32, "--lr", 0.3], capsys)
+    assert "lr 0.3 (cosine)" in out
+
+
+@needs_mnist
+@pytest.mark.parametrize("hidden, goal", [((256, 128), 0.987), ((128, 128, 128, 128), 0.9853)])
+def test_a_deeper_network_with_only_hidden_set_trains_at_least_as_well_as_the_default(
+        hidden, goal, capsys):
+    # the goals for seed 0 on real MNIST: 784-256-128-10 at least 98.7% (above the one-layer
+    # default's 98.53%), four layers of 128 at least the default's 98.53%
+    code, out, err = run_main(["--data", MNIST_NPZ, "--hidden", *hidden], capsys)
+    accuracy = float(re.search(r"^test accuracy: (\d+\.\d+)%$", out, re.M)[1]) / 100
+    assert code == 0 and accuracy >= goal, out[-300:]
+
+
+def test_a_deep_tanh_network_saves_loads_and_shows_its_mistakes(tmp_path, capsys):
+    # --save keeps every layer and the activation, and --load evaluates the same network:
+    # the same test accuracy (a file read back as ReLU would score otherwise)
+    model = tmp_path / "deep.npz"
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 5, "--hidden", 32, 16,
+                               "--activation", "tanh", "--save", model], capsys)
+    assert code == 0, err
+    trained = out.splitlines()[-1]
+    params, activation = nn.load_params(model)
+    assert activation == "tanh" and list(params) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    code, out, err = run_main(["--dataset", "digits", "--load", model, "--show-mistakes", 2,
+                               "--ascii"], capsys)
+    assert code == 0 and out.splitlines()[-1] == trained
+    assert out.startswith(f"weights {model}: network 64-32-16-10, 2,778 parameters, tanh "
+                          "with Glorot initialisation")
+    assert "most confident mistakes" in out
+
+
+def test_a_deep_network_reads_your_own_digit(tmp_path, capsys):
+    # --predict with a saved 784-16-8-10 sigmoid network gives the probabilities that the
+    # library computes with that activation
+    rng = np.random.default_rng(0)
+    params = nn.init_params([784, 16, 8, 10], rng, activation="sigmoid")
+    nn.save_params(tmp_path / "m.npz", params, activation="sigmoid")
+    image = 255 * draw(7, pen=8)
+    np.save(tmp_path / "seven.npy", image)
+    code, out, err = run_main(["--load", tmp_path / "m.npz", "--predict",
+                               tmp_path / "seven.npy"], capsys)
+    p = nn.predict_proba(params, nn.mnist_style(image)[None], "sigmoid")[0]
+    assert code == 0 and f"seven.npy: {p.argmax()}" in out and nn.top_classes(p) in out
+
+
+def test_weights_saved_before_networks_had_depth_still_load(tmp_path):
+    # what --save wrote before: W1, b1, W2, b2 and sizes, no activation; read as ReLU
+    params, *_ = tiny_problem()
+    np.savez(tmp_path / "old.npz", **params, sizes=np.array([12, 7, 4]),
+             settings=np.array(json.dumps({"hidden": 7})))
+    loaded, activation = nn.load_params(tmp_path / "old.npz")
+    assert activation == "relu" and list(loaded) == ["W1", "b1", "W2", "b2"]
+    assert all(np.array_equal(loaded[key], params[key]) for key in params)
+
+
+def deep_weights_file(tmp_path, change):
+    params = nn.init_params([12, 7, 5, 4], np.random.default_rng(0))
+    arrays = {**params, "sizes": np.array([12, 7, 5, 4]), "activation": np.array("tanh")}
+    change(arrays)
+    np.savez(tmp_path / "deep.npz", **arrays)
+    return tmp_path / "deep.npz"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.pop("b3"), "missing b3; a weights file saved with --save holds W1, b1, ..., W3"),
+    (lambda a: a.update(W2=np.zeros((6, 5))), "layer 2: W2 is float64 (6, 5); a 12-7-5-4 "
+                                              "network needs float32 or float64 (7, 5)"),
+    (lambda a: a.update(b2=np.zeros(4)), "layer 2: b2 is float64 (4,)"),
+    (lambda a: a.update(W4=np.zeros((4, 3))), "missing b4"),
+    (lambda a: a.update(sizes=np.array([12, 7, 4])), "sizes must be 4 positive integers"),
+    (lambda a: a.update(activation=np.array("softplus")), "activation 'softplus' is not one of"),
+])
+def test_a_model_file_whose_layers_do_not_chain_is_refused_naming_the_layer(change, message,
+                                                                           tmp_path, capsys):
+    path = deep_weights_file(tmp_path, change)
+    with pytest.raises(nn.DataError) as e:
+        nn.load_params(path)
+    assert str(path) in str(e.value) and message in str(e.value)
+    # and from the command line: one line, exit 1, before any data is read
+    code, out, err = run_main(["--dataset", "digits", "--load", path], capsys)
+    assert code == 1 and out == "" and err == f"error: {e.value}\n"
 
 
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("momentum", 0.1), ("adam", 0.01)])
@@ -575,8 +876,8 @@ def test_save_and_load_round_trip(tmp_path):
     # every array comes back bit for bit, with its dtype, and predicts the same
     params, X, y, Y = tiny_problem(dtype=np.float32)
     nn.save_params(tmp_path / "model.npz", params)
-    loaded = nn.load_params(tmp_path / "model.npz")
-    assert loaded.keys() == params.keys()
+    loaded, activation = nn.load_params(tmp_path / "model.npz")
+    assert loaded.keys() == params.keys() and activation == "relu"
     for key in params:
         assert loaded[key].dtype == params[key].dtype
         assert np.array_equal(loaded[key], params[key])
@@ -638,8 +939,13 @@ def run_main(args, capsys):
 @pytest.mark.parametrize("args, flag, allowed", [
     (["--epochs", 0], "--epochs", ">= 1"),
     (["--batch-size", -5], "--batch-size", ">= 1"),
-    (["--hidden", 0], "--hidden", "from 1 to 100,000"),
+    (["--hidden", 0], "--hidden", "a whole number >= 1, one per hidden layer (got '0')"),
+    (["--hidden", 256, "1.5"], "--hidden", "a whole number >= 1, one per hidden layer (got '1.5')"),
+    (["--hidden", "abc"], "--hidden", "(got 'abc')"),
+    (["--hidden", 128, -4], "--hidden", "(got '-4')"),
     (["--hidden", 10**7], "--hidden", "from 1 to 100,000"),
+    (["--hidden", 20000, 20000], "--hidden", "makes 415,880,000 weights"),
+    (["--activation", "softplus"], "--activation", "choose from 'relu', 'sigmoid', 'tanh'"),
     (["--subset", 0], "--subset", ">= 1"),
     (["--lr", 0], "--lr", "> 0"),
     (["--lr", -0.1], "--lr", "> 0"),
@@ -908,7 +1214,7 @@ def test_bad_data_files_get_one_line_naming_the_file_and_what_was_expected(case,
     (lambda X, y: nn.train(X.astype(np.int64), y), "X must hold uint8 pixels (0..255) or floats"),
     (lambda X, y: nn.train(X.astype(float), y), "X holds floats from 0 to 255, raw pixels, which "
      "would switch off every ReLU: pass X / 255"),
-    (lambda X, y: nn.predict_proba(nn.init_params(64, 8, 10, np.random.default_rng(0)),
+    (lambda X, y: nn.predict_proba(nn.init_params([64, 8, 10], np.random.default_rng(0)),
                                    X.astype(np.float32)), "pass X / 255"),
     (lambda X, y: nn.train(X, y[:-1]), "X has 40 rows, y has shape (39,)"),
     (lambda X, y: nn.train(X, nn.one_hot(y)), "y is one-hot, shape (40, 10): pass the labels, "
@@ -921,9 +1227,9 @@ def test_bad_data_files_get_one_line_naming_the_file_and_what_was_expected(case,
     (lambda X, y: nn.train(X, y.astype(float)), "integer labels from 0 to 9"),
     (lambda X, y: nn.train(X[:0], y[:0]), "no examples"),
     (lambda X, y: nn.train(X, y, X[:, :10], y), "X has 10 features per row; the weights take 64"),
-    (lambda X, y: nn.predict(nn.init_params(784, 8, 10, np.random.default_rng(0)), X),
+    (lambda X, y: nn.predict(nn.init_params([784, 8, 10], np.random.default_rng(0)), X),
      "X has 64 features per row; the weights take 784"),
-    (lambda X, y: nn.predict(nn.init_params(64, 8, 10, np.random.default_rng(0)), X[0]),
+    (lambda X, y: nn.predict(nn.init_params([64, 8, 10], np.random.default_rng(0)), X[0]),
      "X must be a 2-D array"),
 ])
 def test_library_functions_say_what_is_wrong_in_a_value_error(call, message):
@@ -994,7 +1300,7 @@ def test_ctrl_c_evaluates_saves_and_exits_130(tmp_path):
     assert any(re.fullmatch(r"interrupted in epoch \d+ after batch \d of 6", l) for l in lines)
     assert "evaluating the weights learned so far" in lines
     assert f"saved weights to {model}" in lines and lines[-1].startswith("test accuracy: ")
-    assert nn.load_params(model)["W1"].shape == (64, 128)
+    assert nn.load_params(model)[0]["W1"].shape == (64, 128)
 
 
 def test_a_failed_save_keeps_the_previous_model_and_leaves_no_temporary_file(tmp_path,
@@ -1063,7 +1369,7 @@ def test_load_of_a_bad_file_is_one_line_and_exit_1(tmp_path, capsys):
 
 
 def test_weights_for_other_images_are_refused(tmp_path, capsys):
-    params = nn.init_params(784, 8, 10, np.random.default_rng(0))
+    params = nn.init_params([784, 8, 10], np.random.default_rng(0))
     nn.save_params(tmp_path / "m.npz", params)
     code, out, err = run_main(["--dataset", "digits", "--load", tmp_path / "m.npz"], capsys)
     assert code == 1 and "takes 784 pixels per image" in err and "has 64" in err
@@ -1127,16 +1433,20 @@ def test_an_unparseable_download_names_the_folder_to_delete(tmp_path, monkeypatc
 # The benchmark: a tiny run, so that it cannot silently rot
 
 @needs_mnist
-def test_benchmark_runs_and_prints_its_tables(mnist_home, tmp_path):
+@pytest.mark.parametrize("hidden, network", [([], "784-128-10"), (["32", "16"], "784-32-16-10")])
+def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_path):
     # one epoch on 2,000 images for this project, scikit-learn (its SGD setting runs the same
-    # code as its Adam one) and PyTorch if installed, else the note that it is missing
+    # code as its Adam one) and PyTorch if installed, else the note that it is missing; for
+    # the default network and a deep one
     env = {**os.environ, "SCIKIT_LEARN_DATA": str(mnist_home[0])}
     done = subprocess.run([sys.executable, str(HERE / "benchmarks" / "compare.py"), "--seeds", "0",
                            "--epochs", "1", "--sklearn-epochs", "1", "--subset", "2000",
                            "--systems", "nn_from_scratch", "sklearn_adam", "pytorch",
-                           "--markdown", str(tmp_path / "table.md")],
+                           "--markdown", str(tmp_path / "table.md")]
+                          + (["--hidden", *hidden] if hidden else []),
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"network {network}; ")
     rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     for system in ("nn_from_scratch", "sklearn_adam"):
         assert re.search(r"\d+ MiB$", rows[system]), rows.get(system)
@@ -1148,6 +1458,7 @@ def test_benchmark_runs_and_prints_its_tables(mnist_home, tmp_path):
     assert "x the NumPy matmul floor" in done.stdout
     table = (tmp_path / "table.md").read_text()
     assert table.count("\n| ") >= 3 and "this project, default settings" in table
+    assert table.startswith(f"network {network}; ")
 
 
 def test_experiments_sweep_runs_the_script_and_writes_its_table(tmp_path):
@@ -1161,7 +1472,7 @@ def test_experiments_sweep_runs_the_script_and_writes_its_table(tmp_path):
     assert done.returncode == 0, done.stderr
     table = (tmp_path / "table.md").read_text().splitlines()
     row = next(line for line in table if "--dataset digits" in line)
-    assert re.search(r"\| 9\d\.\d\d% \| \d+ ms \| \d+\.\d s \|", row), row
+    assert re.search(r"\| 9\d\.\d\d% \| (\d+ ms|\d\.\d\d s) \| \d+\.\d s \|", row), row
     failed = experiments.summarise("--lr 0", "nothing", "a lesson",
                                    [experiments.run("--dataset digits --lr 0", 0, str(tmp_path))])
     assert "--lr must be a finite number > 0" in failed[2]
@@ -1192,7 +1503,7 @@ def test_side_by_side_fits_in_80_columns():
 
 def test_the_mistakes_shown_are_the_most_confident_wrong_answers():
     rng = np.random.default_rng(0)
-    params = nn.init_params(784, 16, 10, rng)
+    params = nn.init_params([784, 16, 10], rng)
     X = rng.integers(0, 256, (200, 784), dtype=np.uint8)
     y = rng.integers(0, 10, 200)
     lines = nn.show_mistakes(params, X, y, 4)
@@ -1411,10 +1722,10 @@ def test_predict_reads_your_own_digit_as_mnist_would(mnist_home, tmp_path, capsy
 
 
 def test_predict_with_weights_for_other_images_or_a_bad_file_is_one_line(tmp_path, capsys):
-    nn.save_params(tmp_path / "digits.npz", nn.init_params(64, 8, 10, np.random.default_rng(0)))
+    nn.save_params(tmp_path / "digits.npz", nn.init_params([64, 8, 10], np.random.default_rng(0)))
     code, out, err = run_main(["--load", tmp_path / "digits.npz", "--predict", "x.png"], capsys)
     assert code == 1 and "takes 64 pixels per image; your own digits are prepared as 28x28" in err
-    nn.save_params(tmp_path / "m.npz", nn.init_params(784, 8, 10, np.random.default_rng(0)))
+    nn.save_params(tmp_path / "m.npz", nn.init_params([784, 8, 10], np.random.default_rng(0)))
     code, out, err = run_main(["--load", tmp_path / "m.npz", "--predict", tmp_path / "no.pgm"],
                               capsys)
     assert code == 1 and err.startswith("error: ") and "no.pgm: cannot read it" in err
@@ -1527,7 +1838,7 @@ def pad_body(image):
 
 
 def untrained():
-    return nn.init_params(784, 16, 10, np.random.default_rng(0))
+    return nn.init_params([784, 16, 10], np.random.default_rng(0))
 
 
 @needs_mnist
@@ -1689,6 +2000,32 @@ def test_serve_prints_the_url_on_its_own_line_and_ctrl_c_ends_it_with_exit_0(tmp
     assert process.returncode == 0 and err == "" and out == "stopped\n"
 
 
+def test_the_page_serves_a_deep_network_layer_by_layer(tmp_path):
+    # a saved 784-16-8-10 tanh network behind --load --serve: /model gives its sizes and no
+    # weights out to the digits (W2 leads to layer 2); /predict gives the first hidden
+    # layer's activations and the second's, computed with tanh
+    params = nn.init_params([784, 16, 8, 10], np.random.default_rng(0), activation="tanh")
+    nn.save_params(tmp_path / "deep.npz", params, activation="tanh")
+    process, lines = start_cli("--load", tmp_path / "deep.npz", "--serve", "--port", 0)
+    try:
+        port = int(lines[-1].rsplit(":", 1)[1].strip("/\n"))
+        status, model = request(port, "GET", "/model")
+        assert status == 200 and model["sizes"] == [784, 16, 8, 10]
+        assert model["activation"] == "tanh" and model["outgoing"] is None
+        assert len(model["templates"]) == 16
+        status, answer = request(port, "POST", "/predict", GOOD)
+        x = nn.mnist_style(np.frombuffer(base64.b64decode(json.loads(GOOD)["pixels"]),
+                                         np.uint8).reshape(280, 280).astype(float))
+        cache = nn.forward_prop(params, x[None] / np.float32(255), "tanh")
+        assert status == 200 and np.allclose(answer["hidden"], cache[1][0], atol=1e-6)
+        assert len(answer["deeper"]) == 1 and np.allclose(answer["deeper"][0], cache[3][0],
+                                                          atol=1e-6)
+        assert np.allclose(answer["probabilities"], cache[-1][0], atol=1e-6)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+
+
 def test_serve_after_training_serves_the_weights_just_trained(tmp_path):
     X_train, y_train, X_test, y_test = small_mnist_like()
     np.savez(tmp_path / "d.npz", x_train=X_train, y_train=y_train, x_test=X_test, y_test=y_test)
@@ -1718,7 +2055,7 @@ def test_serve_on_another_address_warns_and_a_busy_port_is_one_line(tmp_path, ca
 
 
 def test_serve_takes_weights_for_28x28_digits_only(tmp_path, capsys):
-    nn.save_params(tmp_path / "digits.npz", nn.init_params(64, 8, 10, np.random.default_rng(0)))
+    nn.save_params(tmp_path / "digits.npz", nn.init_params([64, 8, 10], np.random.default_rng(0)))
     code, out, err = run_main(["--load", tmp_path / "digits.npz", "--serve"], capsys)
     assert code == 1 and "your own digits are prepared as 28x28 images" in err
     code, out, err = run_main(["--dataset", "digits", "--epochs", 1, "--serve"], capsys)
@@ -1846,3 +2183,26 @@ def test_in_a_real_browser_the_prediction_updates_while_the_pen_is_still_down(mn
         up.pointer_action.pointer_up()
         up.perform()
         WebDriverWait(driver, 5).until(lambda d: prediction.text == "1")
+
+
+def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer():
+    # a 784-32-24-16-10 network: the unit panel keeps the first layer's 32 units, a grid per
+    # deeper layer (24 and 16 cells) lights up when a digit is drawn, and the bars of
+    # weights out to the digits, which a deep network's first layer does not have, are gone
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    params = nn.init_params([784, 32, 24, 16, 10], np.random.default_rng(0))
+    with page_server(params) as port, headless_chromium() as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(driver, 10)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#hidden div")) == 32)
+        grids = driver.find_elements(By.CSS_SELECTOR, "#layers .units")
+        assert [len(g.find_elements(By.TAG_NAME, "div")) for g in grids] == [24, 16]
+        assert driver.find_element(By.ID, "deeper").is_displayed()
+        assert not driver.find_element(By.ID, "outgoing").is_displayed()
+        draw_on_pad(driver, 3, "mouse")
+        lit = "#layers .units div:not([style*='rgb(0, 0, 0)'])"
+        wait.until(lambda d: d.find_element(By.ID, "prediction").text != "?")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, lit)) > 0)
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []

@@ -1,8 +1,10 @@
 """
-benchmarks/compare.py: the same 784-128-10 network trained on the same MNIST split by this
-project (NumPy), by scikit-learn's MLPClassifier and by PyTorch on the CPU, side by side.
+benchmarks/compare.py: the same network (784-128-10 by default) trained on the same MNIST
+split by this project (NumPy), by scikit-learn's MLPClassifier and by PyTorch on the CPU,
+side by side.
 
     python benchmarks/compare.py                              # seeds 0 1 2, ~5 minutes
+    python benchmarks/compare.py --hidden 256 128             # the deep network, 784-256-128-10
     python benchmarks/compare.py --markdown results.md        # also write the README's table
     python benchmarks/compare.py --seeds 0 --epochs 1 --subset 5000   # a 30-second smoke run
 
@@ -15,7 +17,8 @@ What is measured, per system:
   epoch       median seconds of one training epoch (training steps only, no evaluation)
   x floor     that, as a multiple of the floor: the time NumPy's matrix multiplies alone
               take for one epoch of this network's products at the same batch size
-              (X W1, A1 W2, dZ2 W2^T, A1^T dZ2, X^T dZ1; the first layer needs no dX)
+              (for 784-128-10: X W1, A1 W2, dZ2 W2^T, A1^T dZ2, X^T dZ1; the first layer
+              needs no dX)
   to 97.5%    training seconds until the test accuracy, measured after each epoch,
   to 98.0%    first reaches 97.5% / 98.0% (the evaluation time is not counted)
   final       test accuracy after the last epoch (median, and the lowest seed)
@@ -84,16 +87,16 @@ def load_split(seed, subset=None):
 # ----------------------------------------------------------------------------
 # One training run per system. Each returns a list of (epoch seconds, test accuracy).
 
-def run_nn_from_scratch(data, seed, epochs):
+def run_nn_from_scratch(data, seed, epochs, hidden):
     X_train, y_train, X_test, y_test = data
     # The test set stands in for the validation slice here only to be measured after each
     # epoch; the defaults were chosen on the validation slice, never on it.
-    _, history = nn.train(X_train, y_train, X_test, y_test, epochs=epochs, seed=seed,
-                          augment=nn.AUGMENT, log=None)  # as the command line does for MNIST
+    _, history = nn.train(X_train, y_train, X_test, y_test, hidden=hidden, epochs=epochs,
+                          seed=seed, augment=nn.AUGMENT, log=None)  # as the command line does
     return [(r["seconds"], r["val_acc"]) for r in history]
 
 
-def run_pytorch(data, seed, epochs, threads):
+def run_pytorch(data, seed, epochs, threads, hidden):
     import torch
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # what flush_denormals does for ours, in hardware
@@ -102,16 +105,18 @@ def run_pytorch(data, seed, epochs, threads):
     X = torch.from_numpy(X_train)                            # preloaded uint8, as ours
     y = torch.from_numpy(y_train.astype(np.int64))
     X_t = torch.from_numpy(nn.scale_pixels(X_test))
-    model = torch.nn.Sequential(torch.nn.Linear(784, nn.HIDDEN), torch.nn.ReLU(),
-                                torch.nn.Linear(nn.HIDDEN, 10))
-    for layer in (model[0], model[2]):                       # He initialisation, zero biases
+    sizes = nn.layer_sizes(784, hidden, 10)
+    layers = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+    model = torch.nn.Sequential(*[m for layer in layers[:-1] for m in (layer, torch.nn.ReLU())],
+                                layers[-1])
+    for layer in layers:                                     # He initialisation, zero biases
         torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         torch.nn.init.zeros_(layer.bias)
-    weights = [model[0].weight, model[2].weight]
-    biases = [model[0].bias, model[2].bias]
-    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": nn.WEIGHT_DECAY},
-                                 {"params": biases, "weight_decay": 0.0}],
-                                lr=nn.LR[nn.OPTIMIZER], momentum=nn.MOMENTUM)
+    lr = nn.default_lr(nn.OPTIMIZER, depth=len(sizes) - 2)  # the rate ours takes when unset
+    optimizer = torch.optim.SGD([{"params": [m.weight for m in layers],
+                                  "weight_decay": nn.WEIGHT_DECAY},
+                                 {"params": [m.bias for m in layers], "weight_decay": 0.0}],
+                                lr=lr, momentum=nn.MOMENTUM)
     n = len(X)
     steps = math.ceil(n / nn.BATCH_SIZE)
     generator = torch.Generator().manual_seed(seed)
@@ -123,8 +128,7 @@ def run_pytorch(data, seed, epochs, threads):
             idx = order[b * nn.BATCH_SIZE:(b + 1) * nn.BATCH_SIZE]
             images = shift_images_torch(X[idx], generator) if nn.AUGMENT else X[idx]
             for group in optimizer.param_groups:             # the same cosine, per step
-                group["lr"] = nn.learning_rate(nn.LR[nn.OPTIMIZER], epoch * steps + b,
-                                               epochs * steps)
+                group["lr"] = nn.learning_rate(lr, epoch * steps + b, epochs * steps)
             loss = torch.nn.functional.cross_entropy(model(images.float() / 255), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -148,12 +152,12 @@ def shift_images_torch(X, generator):
     return moved.view(-1, 784)
 
 
-def run_sklearn(data, seed, epochs, **settings):
+def run_sklearn(data, seed, epochs, hidden=(nn.HIDDEN,), **settings):
     import warnings
     from sklearn.neural_network import MLPClassifier
     X_train, y_train, X_test, y_test = data
     X, X_t = nn.scale_pixels(X_train), nn.scale_pixels(X_test)  # float32: MLP keeps it
-    model = MLPClassifier(hidden_layer_sizes=(nn.HIDDEN,), random_state=seed, **settings)
+    model = MLPClassifier(hidden_layer_sizes=tuple(hidden), random_state=seed, **settings)
     results = []
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -165,18 +169,19 @@ def run_sklearn(data, seed, epochs, **settings):
     return results
 
 
-def run_system(system, seed, epochs, sklearn_epochs, subset, threads):
+def run_system(system, seed, epochs, sklearn_epochs, subset, threads, hidden):
     data = load_split(seed, subset)
     batch = BATCH_SIZES[system]
-    floor = matmul_floor(batch, n=len(data[1]))  # here and now: the same machine state
+    # here and now: the same machine state
+    floor = matmul_floor(batch, n=len(data[1]), sizes=nn.layer_sizes(784, hidden, 10))
     if system == "nn_from_scratch":
-        results = run_nn_from_scratch(data, seed, epochs)
+        results = run_nn_from_scratch(data, seed, epochs, hidden)
     elif system == "pytorch":
-        results = run_pytorch(data, seed, epochs, threads)
+        results = run_pytorch(data, seed, epochs, threads, hidden)
     elif system == "sklearn_sgd":
-        results = run_sklearn(data, seed, sklearn_epochs, **SKLEARN_SGD)
+        results = run_sklearn(data, seed, sklearn_epochs, hidden, **SKLEARN_SGD)
     else:
-        results = run_sklearn(data, seed, sklearn_epochs)
+        results = run_sklearn(data, seed, sklearn_epochs, hidden)
     return {"system": system, "seed": seed, "epochs": results, "floor": floor,
             "peak_mib": peak_memory_mib()}
 
@@ -194,26 +199,26 @@ def peak_memory_mib():
 # ----------------------------------------------------------------------------
 # The floor: NumPy's matrix multiplies alone, for one epoch at the shapes used
 
-def matmul_floor(batch_size, n=55000, hidden=nn.HIDDEN, repeats=5):
-    """Median seconds of the five products of one epoch: per step X W1, A1 W2 (forward),
-    dZ2 W2^T, A1^T dZ2, X^T dZ1 (backward), in float32."""
+def matmul_floor(batch_size, n=55000, sizes=(784, nn.HIDDEN, 10), repeats=5):
+    """Median seconds of one epoch's matrix products, in float32: per step and layer l,
+    A_(l-1) W_l (forward), A_(l-1)^T dZ_l and, above the first layer, dZ_l W_l^T
+    (backward). For 784-128-10: X W1, A1 W2, A1^T dZ2, dZ2 W2^T, X^T dZ1."""
     rng = np.random.default_rng(0)
-    X = rng.random((batch_size, 784), dtype=np.float32)
-    W1 = rng.random((784, hidden), dtype=np.float32)
-    W2 = rng.random((hidden, 10), dtype=np.float32)
-    A1 = rng.random((batch_size, hidden), dtype=np.float32)
-    dZ1 = rng.random((batch_size, hidden), dtype=np.float32)
-    dZ2 = rng.random((batch_size, 10), dtype=np.float32)
+    A = [rng.random((batch_size, m), dtype=np.float32) for m in sizes]   # A[0] = X
+    W = [None] + [rng.random((a, b), dtype=np.float32) for a, b in zip(sizes, sizes[1:])]
+    dZ = A  # any array of the same shape will do
+    L = len(sizes) - 1
     steps = n // batch_size  # full batches; the last, partial one is left out: a floor
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(steps):
-            X @ W1
-            A1 @ W2
-            dZ2 @ W2.T
-            A1.T @ dZ2
-            X.T @ dZ1
+            for l in range(1, L + 1):
+                A[l - 1] @ W[l]
+            for l in range(L, 0, -1):
+                A[l - 1].T @ dZ[l]
+                if l > 1:
+                    dZ[l] @ W[l].T
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -353,6 +358,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="BLAS / OpenMP threads for every system (default: all cores)")
     p.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS))
+    p.add_argument("--hidden", type=int, nargs="+", default=[nn.HIDDEN], metavar="W",
+                   help=f"one width per hidden layer, for every system (default: {nn.HIDDEN})")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     p.add_argument("--search-sklearn", action="store_true",
                    help="find scikit-learn's best SGD setting on the validation slice")
@@ -364,7 +371,7 @@ def main(argv=None):
     if args.worker:  # one run, in this process, with the result as JSON on stdout
         system, seed = args.worker[0], int(args.worker[1])
         print(json.dumps(run_system(system, seed, args.epochs, args.sklearn_epochs, args.subset,
-                                    args.threads)))
+                                    args.threads, args.hidden)))
         return 0
     return orchestrate(args)
 
@@ -377,13 +384,15 @@ def orchestrate(args):
     env = {**os.environ, **{k: str(args.threads) for k in
                            ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
            **MALLOC_SETTINGS}
-    print(machine(args.threads), flush=True)
+    print(f"network {'-'.join(map(str, nn.layer_sizes(784, args.hidden, 10)))}; "
+          f"{machine(args.threads)}", flush=True)
     runs = []
     for seed in args.seeds:
         for system in systems:
             command = [sys.executable, os.path.abspath(__file__), "--worker", system, str(seed),
                        "--epochs", str(args.epochs), "--sklearn-epochs", str(args.sklearn_epochs),
-                       "--threads", str(args.threads)]
+                       "--threads", str(args.threads),
+                       "--hidden", *map(str, args.hidden)]
             if args.subset:
                 command += ["--subset", str(args.subset)]
             done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -403,7 +412,8 @@ def orchestrate(args):
         print(line)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(f"{machine(args.threads)}; medians over seeds "
+            f.write(f"network {'-'.join(map(str, nn.layer_sizes(784, args.hidden, 10)))}; "
+                    f"{machine(args.threads)}; medians over seeds "
                     f"{', '.join(map(str, args.seeds))}\n\n{table(rows, markdown=True)}\n")
     return 0
 
