@@ -1461,6 +1461,16 @@ def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_p
     assert table.startswith(f"network {network}; ")
 
 
+def test_learning_rate_search_reads_the_validation_accuracy_of_each_run(tmp_path):
+    # benchmarks/choose_lr.py runs the real command line and reads the last epoch's
+    # validation accuracy from its --log; a run that diverges counts as no result
+    import benchmarks.choose_lr as choose_lr
+    accuracy = choose_lr.validation_accuracy("--dataset digits --epochs 3", 0.2, 0, str(tmp_path))
+    assert 0.8 < accuracy <= 1
+    assert choose_lr.validation_accuracy("--dataset digits --epochs 1", 1e9, 0,
+                                         str(tmp_path)) is None
+
+
 def test_experiments_sweep_runs_the_script_and_writes_its_table(tmp_path):
     # two rows of the sweep, one seed each: each runs the real command line and its row has
     # the measured accuracy and times; a failing run is a row with its error line
@@ -1784,6 +1794,29 @@ def test_plot_with_matplotlib_writes_a_png(tmp_path, capsys):
                                tmp_path / "run.png"], capsys)
     assert code == 0, err
     assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_draws_each_layers_speed_on_a_log_scale(tmp_path, capsys, monkeypatch):
+    # a 3-hidden-layer run: the speed panel has one line per layer, the output's named, on a
+    # log axis, and the numbers are the history's db_norm
+    optional("matplotlib", "pip install matplotlib")
+    import matplotlib.figure
+    figures, real_savefig = [], matplotlib.figure.Figure.savefig
+    def keep(figure, *args, **kwargs):
+        figures.append(figure)
+        return real_savefig(figure, *args, **kwargs)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 3, "--hidden", 16, 8, 8,
+                               "--plot", tmp_path / "run.png", "--log", tmp_path / "run.json"],
+                              capsys)
+    assert code == 0, err
+    history = json.loads((tmp_path / "run.json").read_text())["history"]
+    speed = next(ax for ax in figures[0].axes if "how fast each layer learns" in ax.get_title())
+    assert speed.get_yscale() == "log"
+    assert [line.get_label() for line in speed.get_lines()] == [
+        "layer 1", "layer 2", "layer 3", "layer 4 (output)"]
+    for l, line in enumerate(speed.get_lines()):
+        assert np.allclose(line.get_ydata(), [r["db_norm"][l] for r in history])
 
 
 def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, capsys):

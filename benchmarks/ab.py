@@ -6,6 +6,7 @@ checks that both print the same numbers (losses, accuracies) for the same seed.
 
     python benchmarks/ab.py HEAD~1              # against the previous commit
     python benchmarks/ab.py old.py --rounds 15  # against a file
+    python benchmarks/ab.py HEAD~1 --batch-size 32   # where the per-step overhead shows
 """
 
 import argparse
@@ -30,6 +31,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("other", help="a git revision (HEAD~1) or a path to another nn_from_scratch.py")
     p.add_argument("--rounds", type=int, default=11, help="epochs of each (default: 11)")
+    p.add_argument("--batch-size", type=int, default=256, help="(default: 256)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = args.other
@@ -46,14 +48,15 @@ def main():
     X_train, y_train, X_val, y_val = nn.hold_out(X[:60000], y[:60000], nn.VAL_SIZE,
                                                  nn.np.random.default_rng(nn.SEED))
     # The same numbers: three epochs of each, seed 0, as the command line trains MNIST
-    runs = {name: v.train(X_train, y_train, X_val, y_val, epochs=3, augment=True, log=None)[1]
-            for name, v in versions.items()}
+    runs = {name: v.train(X_train, y_train, X_val, y_val, epochs=3, batch_size=args.batch_size,
+                          augment=True, log=None)[1] for name, v in versions.items()}
     same = [[(r["loss"], r["train_acc"], r["val_acc"]) for r in h] for h in runs.values()]
     print("same losses and accuracies, 3 epochs:", "yes" if same[0] == same[1] else "NO")
     times = {name: [] for name in versions}
     for _ in range(args.rounds):
         for name, v in versions.items():
-            history = v.train(X_train, y_train, epochs=1, augment=True, log=None)[1]
+            history = v.train(X_train, y_train, epochs=1, batch_size=args.batch_size,
+                              augment=True, log=None)[1]
             times[name].append(history[0]["seconds"])
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, t in median.items():

@@ -3,7 +3,7 @@ benchmarks/choose_lr.py: how an unset learning rate was chosen for each depth an
 activation. Trains each network at several learning rates and seeds and prints the median
 VALIDATION accuracy of the last epoch (the test set is never looked at to choose).
 
-    python benchmarks/choose_lr.py                  # every row, ~15 minutes on 2 cores
+    python benchmarks/choose_lr.py                  # every row, ~30 minutes on 2 cores
     python benchmarks/choose_lr.py --only sigmoid   # rows whose flags contain "sigmoid"
 
 Each run is `python nn_from_scratch.py FLAGS --lr LR --seed S --log FILE`, one after
@@ -35,6 +35,10 @@ ROWS = [
     ("--hidden 128 128 --activation sigmoid", [0.5, 1.0, 2.0]),
     ("--hidden 128 128 128 128 --activation sigmoid", [0.5, 1.0, 2.0]),
     ("--hidden 30 30 30 30 --activation sigmoid", [0.5, 1.0, 2.0, 4.0]),
+    ("--optimizer adam --hidden 128 128 128 128", [0.0025, 0.005]),
+    ("--optimizer adam --activation sigmoid", [0.005, 0.0125]),
+    ("--optimizer adam --hidden 128 128 128 128 --activation sigmoid", [0.0125, 0.05]),
+    ("--optimizer sgd --hidden 128 128 128 128", [0.25, 0.5]),
 ]
 
 

@@ -73,6 +73,26 @@ EXPERIMENTS = [
     ("--hidden 256", "256 hidden units", 3, "wider is better by less and less, and slower"),
     ("--hidden 512", "512 hidden units", 3, "wider is better by less and less, and slower"),
     ("--hidden 1024", "1,024 hidden units", 3, "8x the width, 5x the time, for a few tenths"),
+    ("--hidden 128 128", "two hidden layers of 128", 3,
+     "a second layer helps a little, at the same lr"),
+    ("--hidden 256 128", "two hidden layers, 784-256-128-10", 3,
+     "depth and width together: the best row with 20 epochs"),
+    ("--hidden 512 256", "two wide hidden layers", 3, "wider again: little more, twice the time"),
+    ("--hidden 128 128 128", "three hidden layers", 3,
+     "the unset lr shrinks with depth (DEPTH_LR), so a third layer still helps"),
+    ("--hidden 128 128 128 128", "four hidden layers", 3,
+     "four layers at their own lr: as good as two"),
+    ("--hidden 128 128 128 128 --lr 0.2", "four hidden layers at one layer's lr", 3,
+     "the classic 'deeper is worse': it is the lr, not the depth"),
+    ("--activation tanh", "tanh instead of ReLU", 3, "tanh does about as well as ReLU here"),
+    ("--activation sigmoid", "sigmoid, at its own lr", 3,
+     "sigmoid's gradient is at most 1/4 of ReLU's: it needs a larger lr, and is still behind"),
+    ("--activation sigmoid --lr 0.2", "sigmoid at ReLU's lr", 3,
+     "too small a step for sigmoid: a point lower"),
+    ("--hidden 30 30 30 30 --activation sigmoid", "four sigmoid layers of 30", 3,
+     "the gradient vanishes on its way down"),
+    ("--hidden 30 30 30 30", "four ReLU layers of 30", 3,
+     "ReLU and He initialisation keep the layers learning alike"),
     ("--epochs 1", "one pass over the data", 3, "one pass already gets ~96%"),
     ("--epochs 2", "two passes", 3, "most of the learning happens early"),
     ("--epochs 5", "five passes", 3, "a one-second run within a point of the default"),
@@ -111,8 +131,9 @@ def run(flags, seed, folder):
     with open(log) as f:
         record = json.load(f)
     seconds = [r["seconds"] for r in record["history"]]
+    speeds = record["history"][0]["db_norm"][:-1]  # the hidden layers', in epoch 1
     return {"accuracy": record["test_accuracy"], "epoch": statistics.median(seconds),
-            "training": sum(seconds)}
+            "training": sum(seconds), "speeds": speeds}
 
 
 def summarise(flags, changes, lesson, runs):
@@ -121,6 +142,12 @@ def summarise(flags, changes, lesson, runs):
     if errors:
         return [command, changes, errors[0], "", "", lesson]
     accuracy = sorted(100 * r["accuracy"] for r in runs)
+    hidden = len(runs[0]["speeds"])
+    if hidden >= 2:  # how much slower the first hidden layer learns than the last
+        ratio = statistics.median(r["speeds"][0] / r["speeds"][-1] for r in runs)
+        lesson += (f": in epoch 1, layer 1 learns {1 / ratio:.0f}x slower than layer {hidden}"
+                   if ratio < 0.5 else f" (epoch 1: layer 1 at {ratio:.2g}x layer {hidden}'s "
+                   "speed)")
     spread = f" ({accuracy[0]:.2f}-{accuracy[-1]:.2f})" if len(runs) > 1 else ""
     return [command, changes, f"{statistics.median(accuracy):.2f}%{spread}",
             seconds(statistics.median(r["epoch"] for r in runs)),

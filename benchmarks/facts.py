@@ -14,11 +14,14 @@ prints the median epoch time of each and their ratio:
                divided by 255), which train() copies once into row order and float32
   batch size   64, 128, 256 and 512 examples per step, against the matmul floor of each
   threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn)
+  layer speeds what sampling each layer's ||dloss/db_l|| every 10th step costs: the time of
+               one sample (timeit), times the samples an epoch, over the epoch's time
 """
 
 import os
 import statistics
 import sys
+import timeit
 
 import numpy as np
 
@@ -99,6 +102,19 @@ def main():
     t = alternate({1: lambda: threads(1), 2: lambda: threads(2)})
     print(f"threads: 1 BLAS thread {t[1]:.3f} s, 2 threads {t[2]:.3f} s per epoch: "
           f"{t[1] / t[2]:.2f}x faster with 2")
+
+    for hidden in (nn.HIDDEN, (128, 128, 128, 128)):
+        _, history = nn.train(X, y, hidden=hidden, epochs=2, log=None)
+        L = len(history[0]["db_norm"])
+        params = nn.init_params(nn.layer_sizes(784, hidden, 10), np.random.default_rng(0))
+        grads = {key: P.astype(np.float32) for key, P in params.items()}
+        sample = min(timeit.repeat(lambda: [np.linalg.norm(grads[f"b{l}"])
+                                            for l in range(1, L + 1)], number=1000, repeat=5))
+        steps = -(-len(y) // nn.BATCH_SIZE)
+        cost = -(-steps // 10) * sample / 1000 / history[1]["seconds"]
+        print(f"layer speeds, {'-'.join(map(str, nn.layer_sizes(784, hidden, 10)))}: "
+              f"{1e6 * sample / 1000:.1f} us a sample, {-(-steps // 10)} samples an epoch of "
+              f"{history[1]['seconds']:.3f} s: {100 * cost:.3f}% of it")
 
 
 if __name__ == "__main__":
