@@ -12,7 +12,8 @@ training loop, evaluation, gradient check. Everything after that is plumbing.
     python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
     python nn_from_scratch.py --save model.npz --show-mistakes 6
     python nn_from_scratch.py --load model.npz --predict my_digit.png
-    python nn_from_scratch.py --load model.npz --serve   # draw digits in your browser
+    python nn_from_scratch.py --serve                # watch it learn in your browser
+    python nn_from_scratch.py --load model.npz --serve   # draw digits for saved weights
     python nn_from_scratch.py --gradcheck --hidden 7 5 3 --activation tanh
     python -m pytest -q test_nn.py
 
@@ -387,7 +388,8 @@ def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
 def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
           batch_size=BATCH_SIZE, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
           momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=False, seed=SEED,
-          activation=ACTIVATION, num_classes=NUM_CLASSES, dtype=DTYPE, log=print, stop=None):
+          activation=ACTIVATION, num_classes=NUM_CLASSES, dtype=DTYPE, log=print, stop=None,
+          watch=None):
     """Mini-batch gradient descent. X_train (n, d): uint8 pixels 0..255 or floats in [0, 1];
     y_train (n,) labels. Returns (params, history): one dict per epoch with the mean training
     loss and accuracy over the epoch's mini-batches, the validation accuracy, the learning
@@ -398,7 +400,10 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
     depth and the activation (default_lr).
     augment: shift each batch by up to a pixel (square images, see shift_images); the
     command line turns it on for MNIST. dtype: what the network computes in.
-    stop: an optional threading.Event; once it is set, training ends after the current batch."""
+    stop: an optional threading.Event; once it is set, training ends after the current batch.
+    watch: an optional function, called after every step as watch(params, epoch, batch,
+    loss) and after an epoch's last step with the epoch's record as well; --serve's page
+    watches the network learn through it. It must return quickly and not change params."""
     check_data(X_train, y_train, num_classes)  # a clear ValueError, not a NumPy one mid-run
     sizes = layer_sizes(X_train.shape[1], hidden, num_classes)
     if optimizer not in LR:
@@ -450,6 +455,8 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
                 db_norms.append([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)])
             if b % 100 == 0:
                 flush_denormals(params, state)
+            if watch and b + 1 < steps_per_epoch:  # (the last step comes with the record)
+                watch(params, epoch, b + 1, loss)
             if stop is not None and stop.is_set():
                 break
         seconds = time.perf_counter() - start  # the training steps only, not the validation
@@ -459,6 +466,8 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
                   "lr": rate, "seconds": seconds,
                   "db_norm": np.mean(db_norms, axis=0).tolist()}  # (L,), layers 1..L
         history.append(record)
+        if watch:
+            watch(params, epoch, b + 1, loss, record)
         if log:
             log(format_epoch(record, epochs))
         if stop is not None and stop.is_set():
@@ -1022,12 +1031,18 @@ def show_mistakes(params, X, y, n, ascii=False, activation=ACTIVATION):
     """The n test digits the network got wrong with the highest confidence, drawn side by
     side with their true label, the prediction and the top probabilities."""
     P = predict_proba(params, X, activation)            # (n_test, 10)
-    wrong = np.flatnonzero(P.argmax(axis=1) != y)
-    worst = wrong[np.argsort(-P[wrong].max(axis=1), kind="stable")][:n]
+    worst, wrong = confident_mistakes(P, y, n)
     blocks = [[f"#{i}: true {y[i]}, said {P[i].argmax()}", top_classes(P[i], 2)]
               + draw_digit(X[i], ascii) for i in worst]
-    head = f"the {len(worst)} most confident mistakes of {len(wrong)} (test images):"
+    head = f"the {len(worst)} most confident mistakes of {wrong} (test images):"
     return [head, ""] + side_by_side(blocks)
+
+
+def confident_mistakes(P, y, n):
+    """The indices of the n wrong answers with the highest probability, given the (n_test,
+    10) probabilities P, most confident first; and how many answers were wrong."""
+    wrong = np.flatnonzero(P.argmax(axis=1) != y)
+    return wrong[np.argsort(-P[wrong].max(axis=1), kind="stable")][:n], len(wrong)
 
 
 # Your own digit, prepared the way MNIST's digits were: white ink on black, cropped to the
@@ -1354,8 +1369,8 @@ def parse_args(argv):
     looks.add_argument("--ascii", action="store_true",
                        help="draw digits with plain characters instead of Unicode blocks")
     looks.add_argument("--serve", action="store_true",
-                       help="serve a page to draw digits on and watch the network read them "
-                            "(after training, or with --load), until Ctrl-C")
+                       help="serve a page that shows the network learning and reads the "
+                            "digits you draw, until Ctrl-C (with --load: for saved weights)")
     looks.add_argument("--port", type=int, default=8000,
                        help="the page's port; 0 picks a free one (default: %(default)s)")
     looks.add_argument("--host", default="127.0.0.1",
@@ -1430,8 +1445,9 @@ def main(argv=None):
             return run_gradcheck(args)
         if args.predict:
             return run_predict(args)
-        if args.serve and args.load:
-            return serve(*drawing_weights(args.load), args.host, args.port)
+        if args.serve and args.load:  # the page, for weights trained before
+            server, url = start_server(Live(*drawing_weights(args.load)), args.host, args.port)
+            return serve_until_ctrl_c(server, f"draw a digit at (Ctrl-C to stop):\n{url}")
         if args.plot and importlib.util.find_spec("matplotlib") is None:
             print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
             args.plot = None
@@ -1442,6 +1458,10 @@ def main(argv=None):
         if args.serve and X_test.shape[1] != 784:  # said before training, not after it
             raise DataError(f"--serve draws 28x28 digits; {source} has {X_test.shape[1]} "
                             "pixels per image")
+        live = Live(activation=args.activation) if args.serve else None
+        if live:  # the page is there from the first step: watch it learn
+            server, url = start_server(live, args.host, args.port)
+            print(f"watch it learn at (Ctrl-C to stop):\n{url}", flush=True)
         if args.load:
             history = None
             if params["W1"].shape[0] != X_test.shape[1]:
@@ -1451,7 +1471,8 @@ def main(argv=None):
             print(f"weights {args.load}: {network} | {source}: test {len(y_test):,}")
         else:
             params, history, (X_train, y_train) = run_training(args, X_train, y_train,
-                                                               len(y_test), source, interrupted)
+                                                               len(y_test), source, interrupted,
+                                                               live)
         predictions = predict(params, X_test, args.activation)
         for line in report(predictions, y_test):
             print(line)
@@ -1467,9 +1488,12 @@ def main(argv=None):
                                 X_train, y_train)
             atomic_write(args.log, lambda f: f.write(json.dumps(record, indent=1).encode()))
             print(f"saved a record of the run to {args.log}")
-        print(f"test accuracy: {100 * test_accuracy:.2f}%")
-        if args.serve and not interrupted.is_set():
-            return serve(params, args.activation, args.host, args.port)
+        result = f"test accuracy: {100 * test_accuracy:.2f}%"
+        if live:  # the result on the page too, which goes on serving these weights
+            live.finish(params, X_test, y_test, interrupted.is_set())
+            serve_until_ctrl_c(server, result)  # from this line on, Ctrl-C just stops it
+        else:
+            print(result)
     except UsageError as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e} (see --help)", file=sys.stderr)
         return 2
@@ -1519,7 +1543,7 @@ def describe_network(sizes, activation):
             f"{ {'relu': 'ReLU'}.get(activation, activation)} with {init} initialisation")
 
 
-def run_training(args, X_train, y_train, n_test, source, interrupted):
+def run_training(args, X_train, y_train, n_test, source, interrupted, live=None):
     mnist = is_mnist(y_train)
     rng = np.random.default_rng(args.seed)
     val_size = min(VAL_SIZE, len(y_train) // 10)
@@ -1545,6 +1569,8 @@ def run_training(args, X_train, y_train, n_test, source, interrupted):
                                                      "optimizer", "schedule", "momentum",
                                                      "weight_decay", "augment", "dtype",
                                                      "seed", "subset")}
+    if live:
+        live.start(args.epochs, math.ceil(len(y_train) / args.batch_size))
     with ctrl_c_sets(interrupted):
         params, history = train(X_train, y_train, X_val, y_val, hidden=args.hidden,
                                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -1553,7 +1579,7 @@ def run_training(args, X_train, y_train, n_test, source, interrupted):
                                 augment=args.augment, seed=args.seed,
                                 activation=args.activation, dtype=np.dtype(args.dtype),
                                 log=lambda line: print(line, flush=True),
-                                stop=interrupted)
+                                stop=interrupted, watch=live)
     print(f"trained in {sum(r['seconds'] for r in history):.1f}s")
     if len(sizes) > 3:  # two or more hidden layers: did the first learn as fast as the last?
         print(layer_speed_summary(history))
@@ -1657,7 +1683,7 @@ def ctrl_c_sets(event):
 
 
 # ============================================================================
-# The drawing page: --serve. Draw a digit in a browser and watch the network read it.
+# The page: --serve. Watch the network learn in a browser, and draw a digit for it to read.
 # Standard library only; one page of plain HTML, CSS and JavaScript that fetches nothing
 # from outside. It prepares your digit on the server with mnist_style, as --predict does.
 
@@ -1707,47 +1733,123 @@ def predict_request(params, body, activation=ACTIVATION):
 
 
 def model_summary(params, activation=ACTIVATION):
-    """GET /model, for the hidden-unit panel: each first-layer unit's input weights (W1's
-    column) as 784 ints -100..100 on its own scale and, where the next layer is the output
-    (one hidden layer), its weights out to the ten digits (W2's row); the layer sizes."""
+    """GET /model, for the unit panel and the templates: each first-layer unit's input
+    weights (W1's column) on its own scale, as base64 of (hidden, 784) int8 -100..100 (100
+    KB of JSON numbers would hold a server thread for longer) and, where the next layer is
+    the output (one hidden layer), its weights out to the ten digits (W2's row)."""
     W1 = params["W1"]                                          # (784, hidden)
-    templates = np.rint(100 * W1 / np.maximum(np.abs(W1).max(axis=0), 1e-12)).astype(int)
+    templates = np.rint(100 * W1 / np.maximum(np.abs(W1).max(axis=0), 1e-12)).astype(np.int8)
     sizes = network_sizes(params)
     outgoing = np.round(params["W2"], 4).tolist() if len(sizes) == 3 else None
-    return {"templates": templates.T.tolist(), "outgoing": outgoing, "sizes": sizes,
-            "activation": activation}
+    return {"templates": base64.b64encode(templates.T.tobytes()).decode(),
+            "units": W1.shape[1], "outgoing": outgoing, "sizes": sizes, "activation": activation}
+
+
+class Live:
+    """What the page shows, while the network trains and after. train() calls it after every
+    step (watch=); a few times a second at most it publishes a snapshot: copies of the
+    weights, and the page's figures already encoded as JSON. The server's threads only ever
+    read self.snapshot, which is replaced whole and never changed: a /predict uses the
+    weights of one step, and no request waits for the training or holds it up.
+    Live(params, activation) serves weights that are done, as --load --serve does."""
+    EVERY = 0.25          # seconds between snapshots, at the least
+    LOSS_EVERY = 25       # batches per point of the page's loss curve
+
+    def __init__(self, params=None, activation=ACTIVATION, epochs=0, batches=0):
+        self.activation, self.epochs, self.batches = activation, epochs, batches
+        self.history, self.losses, self.recent = [], [], []  # records; [step, loss]; losses
+        self.started, self.last, self.version = time.perf_counter(), -math.inf, 0
+        self.snapshot = None
+        self.publish(params, 0, 0, {"done": params is not None, "training": params is None})
+
+    def start(self, epochs, batches):
+        self.epochs, self.batches, self.started = epochs, batches, time.perf_counter()
+
+    def __call__(self, params, epoch, batch, loss, record=None):
+        self.recent.append(float(loss))
+        if len(self.recent) == self.LOSS_EVERY or record is not None:
+            step = (epoch - 1) * self.batches + batch  # batches trained so far
+            self.losses.append([step, sum(self.recent) / len(self.recent)])
+            self.recent = []
+        if record is not None:
+            self.history.append(record)
+        if record is not None or time.perf_counter() - self.last >= self.EVERY:
+            self.publish(params, epoch, batch)
+
+    def finish(self, params, X_test, y_test, interrupted=False, mistakes=8):
+        """Training is over: the page shows the test result, where training stopped if it
+        was interrupted, and from now on serves these weights."""
+        P = predict_proba(params, X_test, self.activation)       # (n_test, 10)
+        predicted = P.argmax(axis=1)
+        worst, _ = confident_mistakes(P, y_test, mistakes)
+        result = {"test_accuracy": accuracy(predicted, y_test),
+                  "confusion": confusion_matrix(predicted, y_test).tolist(),
+                  "mistakes": [{"true": int(y_test[i]), "said": int(predicted[i]),
+                                "p": float(P[i].max()),
+                                "image": base64.b64encode(X_test[i].tobytes()).decode()}
+                               for i in worst]}
+        last = self.history[-1]["epoch"] if self.history else 0
+        if interrupted:  # in the terminal's words
+            interrupted = f"interrupted in epoch {last} after batch {self.batch} of {self.batches}"
+        self.publish(params, last, self.batch, {"done": True, "interrupted": interrupted or None,
+                                                "test_accuracy": result["test_accuracy"],
+                                                "result": result})
+
+    def publish(self, params, epoch, batch, extra=None):
+        self.last, self.version, self.batch = time.perf_counter(), self.version + 1, batch
+        weights = None if params is None else {key: P.copy() for key, P in params.items()}
+        progress = {"epoch": epoch, "epochs": self.epochs, "batch": batch,
+                    "batches": self.batches, "elapsed": self.last - self.started,
+                    "weights": weights is not None,
+                    "history": self.history, "losses": self.losses, "done": False,
+                    "training": True, "test_accuracy": None, "interrupted": None,
+                    "result": None, "version": self.version, **(extra or {})}
+        model = None if weights is None else model_summary(weights, self.activation)
+        self.snapshot = {"params": weights, "progress": json.dumps(progress).encode(),
+                         "model": None if model is None else json.dumps(model).encode()}
 
 
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """GET / (the page), GET /model, POST /predict; nothing else, and no file from disk."""
+    """GET / (the page), GET /progress, GET /model, POST /predict; nothing else, and no file
+    from disk. Every answer comes from one snapshot of server.live (see Live)."""
     timeout = 10  # seconds a client may take over its request before it is dropped
 
     def do_GET(self):
         if not self.host_is_ours():
             return
+        snapshot = self.server.live.snapshot
         if self.path == "/":
             self.reply(200, PAGE.encode(), "text/html; charset=utf-8")
+        elif self.path == "/progress":
+            self.reply(200, snapshot["progress"], "application/json")
         elif self.path == "/model":
-            self.reply(200, self.server.model_json, "application/json")
+            if snapshot["model"] is None:
+                return self.fail(503, "the network has not taken its first step yet")
+            self.reply(200, snapshot["model"], "application/json")
         elif self.path == "/favicon.ico":
             self.reply(204)
         else:
-            self.fail(404, f"no page {self.path[:80]}; there is GET / and POST /predict")
+            self.fail(404, f"no page {self.path[:80]}; there is GET /, GET /progress and "
+                           "POST /predict")
 
     def do_POST(self):
         if not self.host_is_ours():
             return
         if self.path != "/predict":
-            return self.fail(404, f"no page {self.path[:80]}; there is GET / and POST /predict")
+            return self.fail(404, f"no page {self.path[:80]}; there is GET /, GET /progress "
+                                  "and POST /predict")
         length = self.headers.get("Content-Length", "")
         if not length.isdigit():
             return self.fail(411, "send the body's length in a Content-Length header")
         if int(length) > MAX_BODY:  # refused unread; the connection closes after the reply
             self.close_connection = True
             return self.fail(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,}")
+        body = self.rfile.read(int(length))
+        params = self.server.live.snapshot["params"]  # the weights of one step, all layers
+        if params is None:
+            return self.fail(503, "the network has not taken its first step yet; ask again")
         try:
-            answer = predict_request(self.server.params, self.rfile.read(int(length)),
-                                     self.server.activation)
+            answer = predict_request(params, body, self.server.live.activation)
         except RequestError as e:
             return self.fail(*e.args)
         except Exception as e:  # a fault of ours: the client gets one line, the server goes on
@@ -1786,8 +1888,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         pass  # quiet: a line per stroke would bury the URL
 
 
-def make_server(params, host="127.0.0.1", port=8000, activation=ACTIVATION):
-    """The page's server, listening (port 0: a free one); serve_forever() runs it."""
+def make_server(live, host="127.0.0.1", port=8000):
+    """The page's server for a Live, listening (port 0: a free one); serve_forever() runs it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server_class = type("Server", (http.server.ThreadingHTTPServer,), {"address_family": family})
     try:
@@ -1797,27 +1899,34 @@ def make_server(params, host="127.0.0.1", port=8000, activation=ACTIVATION):
                         "--port, or --port 0 for any free one") from None
     server.daemon_threads = True  # a client still connected does not keep Ctrl-C waiting
     server.handle_error = lambda request, address: None  # a client that hung up: no traceback
-    server.params, server.activation, server.host_name = params, activation, host.lower()
-    server.model_json = json.dumps(model_summary(params, activation)).encode()
+    server.live, server.host_name = live, host.lower()
     return server
 
 
-def serve(params, activation=ACTIVATION, host="127.0.0.1", port=8000):
-    """Serve the page until Ctrl-C; exit code 0."""
-    server = make_server(params, host, port, activation)
+def start_server(live, host, port):
+    """Serve the page from a thread of its own; (the server, its address)."""
+    server = make_server(live, host, port)
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
         print(f"warning: serving on {host}: anyone who can reach this machine can use the page")
-    url = f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}/"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}/"
+
+
+def serve_until_ctrl_c(server, announce=None):
+    """Go on serving until Ctrl-C, after printing announce (the page's address) if given."""
     try:
-        print(f"draw a digit at (Ctrl-C to stop):\n{url}", flush=True)
-        server.serve_forever()
+        if announce:
+            print(announce, flush=True)
+        while True:
+            time.sleep(1)
     except KeyboardInterrupt:
         print("stopped")
     finally:
+        server.shutdown()
         server.server_close()
     return 0
 
@@ -1827,16 +1936,18 @@ PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Draw a digit: nn_from_scratch</title>
+<title>Watch it learn, draw a digit: nn_from_scratch</title>
 <link rel="icon" href="data:,">
 <style>
   body { font: 17px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 1400px;
          background: #f4f4f4; color: #222; }
   h1 { font-size: 1.5rem; margin: 0 0 1rem; }
   h2 { font-size: 1rem; margin: 0 0 .6rem; color: #444; }
+  h3 { font-size: .9rem; font-weight: 400; margin: 0 0 .3rem; color: #444; }
   main { display: grid; gap: 1rem; align-items: start;
          grid-template-columns: repeat(auto-fit, minmax(min(100%, 300px), 1fr)); }
   section { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 1rem; }
+  .wide { grid-column: 1 / -1; }
   #pad { display: block; width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none;
          border: 2px solid #333; border-radius: 4px; cursor: crosshair; }
   button { font: inherit; margin-top: .6rem; padding: .4rem 1.4rem; }
@@ -1850,14 +1961,31 @@ PAGE = """<!doctype html>
   .units { display: grid; gap: 2px; max-width: 480px; margin-bottom: 1rem; }
   .units div { aspect-ratio: 1; background: #000; }
   #hidden div { cursor: pointer; }
-  h3 { font-size: .9rem; font-weight: 400; margin: 0 0 .3rem; color: #444; }
   #hidden div.picked { outline: 3px solid #e0302a; outline-offset: -1px; }
   .note { color: #666; font-size: .9rem; margin: .6rem 0 0; }
+  #progress progress { width: 100%; height: 1.2rem; }
+  #status { font-variant-numeric: tabular-nums; }
+  #curves { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 340px), 1fr)); }
+  #curves svg { width: 100%; height: auto; font-size: 14px; }
+  #templates canvas { width: 100%; image-rendering: pixelated; }
+  #confusion { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .85rem; }
+  #confusion td, #confusion th { padding: .15rem .35rem; text-align: right; }
+  #confusion td.right { background: #dcebdc; }
+  #matrix { overflow-x: auto; }
+  #mistakes { display: flex; flex-wrap: wrap; gap: .8rem; }
+  #mistakes figure { margin: 0; font-size: .85rem; text-align: center; }
+  #mistakes canvas { width: 84px; image-rendering: pixelated; display: block; }
+  #accuracy { font-size: 1.6rem; font-weight: 700; margin: 0 0 .6rem; }
 </style>
 </head>
 <body>
-<h1>Draw a digit and watch the network read it</h1>
+<h1>Watch the network learn, and draw a digit for it to read</h1>
 <main>
+  <section id="training" class="wide" hidden>
+    <h2>Training</h2>
+    <div id="progress"><div id="status">starting…</div><progress max="1" value="0"></progress></div>
+    <div id="curves"><svg id="loss" viewBox="0 0 420 240"></svg><svg id="acc" viewBox="0 0 420 240"></svg></div>
+  </section>
   <section>
     <h2>Draw here: mouse, finger or pen</h2>
     <canvas id="pad" width="280" height="280"></canvas>
@@ -1875,7 +2003,7 @@ PAGE = """<!doctype html>
       and centred on the ink's centre of mass.</p>
   </section>
   <section>
-    <h2>Hidden units: brighter fires more</h2>
+    <h2 id="layer1">Hidden units: brighter fires more</h2>
     <div id="hidden" class="units"></div>
     <h2 id="unit">Point at a unit to see what it looks for</h2>
     <canvas id="template" class="pixels" width="28" height="28"></canvas>
@@ -1889,12 +2017,28 @@ PAGE = """<!doctype html>
     <p class="note">One grid per layer. Their units look at the layer before them, not at
       the pixels.</p>
   </section>
+  <section id="templates" class="wide">
+    <h2>What every first-layer unit looks for: its 784 input weights</h2>
+    <canvas></canvas>
+    <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet. While it trains,
+      watch the noise turn into strokes.</p>
+  </section>
+  <section id="result" class="wide" hidden>
+    <h2>On the 10,000 test digits</h2>
+    <p id="accuracy"></p>
+    <div id="matrix">
+      <h3>Confusion matrix: rows are the true digit, columns what the network said</h3>
+      <table id="confusion"></table>
+    </div>
+    <h3 style="margin-top: 1rem">The mistakes it was surest of</h3>
+    <div id="mistakes"></div>
+  </section>
 </main>
 <script>
 "use strict";
 const $ = id => document.getElementById(id), pad = $("pad"), ink = pad.getContext("2d");
 let model = null, answer = null, unit = null;  // the weights, the last reply, the unit shown
-let drawn = false, busy = false, again = false, timer = null;
+let drawn = false, busy = false, again = false, timer = null, version = 0, fetched = 0;
 
 function bars(parent, signed) {  // ten rows of digit, bar, number; returns their setter
   const rows = [...Array(10)].map((_, k) => parent.appendChild(Object.assign(
@@ -1912,10 +2056,15 @@ function bars(parent, signed) {  // ten rows of digit, bar, number; returns thei
 }
 const showProbabilities = bars($("probabilities"), false), showOutgoing = bars($("outgoing"), true);
 
-function paint(canvas, values, colour) {  // 784 values -> a 28x28 picture
+const redBlue = t => {  // a weight -100..100: red raises the unit, blue lowers it
+  const v = t / 100;
+  return [255 * (1 - Math.max(-v, 0)), 255 * (1 - Math.abs(v)), 255 * (1 - Math.max(v, 0))];
+};
+
+function paint(canvas, values, colour, x = 0, y = 0) {  // 784 values -> a 28x28 picture
   const g = canvas.getContext("2d"), image = g.createImageData(28, 28);
   values.forEach((v, i) => image.data.set([...colour(v), 255], 4 * i));
-  g.putImageData(image, 0, 0);
+  g.putImageData(image, x, y);
 }
 
 function show() {
@@ -1930,10 +2079,7 @@ function show() {
   if (unit === null) return;
   $("unit").textContent = `Unit ${unit}`
     + (answer ? `: fires ${answer.hidden[unit].toFixed(2)}` : "");
-  paint($("template"), model.templates[unit], t => {
-    const v = t / 100;
-    return [255 * (1 - Math.max(-v, 0)), 255 * (1 - Math.abs(v)), 255 * (1 - Math.max(v, 0))];
-  });
+  paint($("template"), model.templates.subarray(784 * unit, 784 * (unit + 1)), redBlue);
   if (model.outgoing) showOutgoing(model.outgoing[unit]);
 }
 
@@ -2001,9 +2147,10 @@ pad.addEventListener("pointermove", event => {
 pad.addEventListener("lostpointercapture", predict);  // the pen is lifted
 $("clear").addEventListener("click", clear);
 
-fetch("/model").then(response => response.json()).then(m => {
-  model = m;
-  fill($("hidden"), m.templates.length).forEach((cell, k) => {
+function build(m) {  // the unit panel and the deeper layers' grids, once
+  $("layer1").textContent = m.sizes.length > 3 ? "Hidden layer 1: brighter fires more"
+                                              : "Hidden units: brighter fires more";
+  fill($("hidden"), m.units).forEach((cell, k) => {
     cell.title = `unit ${k}`;
     cell.addEventListener("pointerenter", () => { unit = k; show(); });
     cell.addEventListener("click", () => { unit = k; show(); });
@@ -2016,9 +2163,116 @@ fetch("/model").then(response => response.json()).then(m => {
   });
   $("deeper").hidden = m.sizes.length <= 3;
   $("outgoing").hidden = $("votes").hidden = !m.outgoing;
+}
+
+function drawTemplates(m) {  // every unit's weights as a 28x28 tile, 1 pixel apart
+  const canvas = $("templates").querySelector("canvas"), cols = Math.ceil(Math.sqrt(2 * m.units));
+  const rows = Math.ceil(m.units / cols);
+  if (canvas.width !== 29 * cols - 1) Object.assign(canvas, {width: 29 * cols - 1, height: 29 * rows - 1});
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#fff";
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  for (let k = 0; k < m.units; k++)
+    paint(canvas, m.templates.subarray(784 * k, 784 * (k + 1)), redBlue, 29 * (k % cols),
+          29 * Math.floor(k / cols));
+}
+
+async function loadModel() {  // the weights of the latest snapshot
+  const m = await (await fetch("/model")).json();
+  m.templates = Int8Array.from(atob(m.templates), c => c.charCodeAt(0));
+  if (!model) build(m);
+  model = m;
+  drawTemplates(m);
+  if (drawn) predict();  // the answer follows the learning
   show();
-});
+}
+
+function ticks(low, high, most) {  // round numbers from low up to high or just past it
+  const step = [0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 50].find(s => (high - low) / s <= most);
+  return [...Array(Math.ceil((high - low) / step - 1e-9) + 1)].map((_, i) => low + i * step);
+}
+
+function chart(svg, series, label, ymin, ymax, epochs) {  // lines of [x, y], labelled axes
+  const [x0, x1, y0, y1] = [56, 410, 196, 34];
+  const X = x => x0 + (x1 - x0) * x / epochs, Y = y => y0 - (y0 - y1) * (y - ymin) / (ymax - ymin);
+  const parts = [`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#888"/>`,
+    `<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#888"/>`,
+    `<text x="${(x0 + x1) / 2}" y="236" text-anchor="middle">epoch</text>`,
+    `<text x="14" y="${(y0 + y1) / 2}" text-anchor="middle"
+      transform="rotate(-90 14 ${(y0 + y1) / 2})">${label}</text>`];
+  for (const y of ticks(ymin, ymax, 5))
+    parts.push(`<text x="${x0 - 5}" y="${Y(y) + 4}" text-anchor="end">${+y.toFixed(2)}</text>`);
+  for (const e of ticks(0, epochs, 10).filter(Number.isInteger))
+    parts.push(`<text x="${X(e)}" y="${y0 + 17}" text-anchor="middle">${e}</text>`);
+  series.forEach(([points, colour, name, dots], i) => {
+    parts.push(`<text x="${x0 + 130 * i}" y="16" fill="${colour}">— ${name}</text>`);
+    const at = points.map(([x, y]) => [X(x).toFixed(1), Y(y).toFixed(1)]);
+    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2"
+      points="${at.map(p => p.join(",")).join(" ")}"/>`);
+    if (dots) parts.push(...at.map(([x, y]) => `<circle cx="${x}" cy="${y}" r="3" fill="${colour}"/>`));
+  });
+  svg.innerHTML = parts.join("");
+}
+
+function drawProgress(p) {
+  const done = (p.epoch - 1) * p.batches + p.batch, total = p.epochs * p.batches;
+  const fraction = p.done ? 1 : Math.max(done, 0) / Math.max(total, 1);
+  const left = done > 0 && !p.done ? p.elapsed * (total - done) / done : 0;
+  $("status").textContent = p.interrupted ? `${p.interrupted}; ${p.elapsed.toFixed(1)} s`
+    : p.epoch === 0 ? "starting…"
+    : `epoch ${p.epoch} of ${p.epochs}, batch ${p.batch} of ${p.batches} · ` +
+      `${p.elapsed.toFixed(1)} s elapsed, ${p.done ? "done" : left.toFixed(1) + " s left"}`;
+  $("progress").querySelector("progress").value = fraction;
+  const epochs = Math.max(p.epochs, 1), h = p.history;
+  const losses = p.losses.map(([step, loss]) => [step / p.batches, loss]);
+  const top = Math.max(...losses.map(([, l]) => l), 0.5);
+  chart($("loss"), [[losses, "#2f6fd0", "training loss, every 25 batches"]], "loss", 0,
+        ticks(0, top, 5).at(-1), epochs);
+  const train = h.map(r => [r.epoch, 100 * r.train_acc]);
+  const val = h.filter(r => r.val_acc !== null).map(r => [r.epoch, 100 * r.val_acc]);
+  const low = Math.min(90, ...train.map(([, a]) => a), ...val.map(([, a]) => a));
+  chart($("acc"), [[train, "#2f6fd0", "training", true], [val, "#e0302a", "validation", true]],
+        "accuracy (%)", Math.floor(low / 10) * 10, 100, epochs);
+}
+
+function showResult(r) {
+  $("accuracy").textContent = `test accuracy: ${(100 * r.test_accuracy).toFixed(2)}%`;
+  const most = Math.max(...r.confusion.flatMap((row, t) => row.filter((_, p) => p !== t)), 1);
+  $("confusion").innerHTML = "<tr><th></th>" + r.confusion.map((_, k) => `<th>${k}</th>`).join("")
+    + "</tr>" + r.confusion.map((row, t) => `<tr><th>${t}</th>` + row.map((c, p) => t === p ?
+      `<td class="right">${c}</td>` :  // a mistake: the redder, the more often
+      `<td style="background: rgba(224, 48, 42, ${(0.6 * c / most).toFixed(2)})">${c}</td>`
+    ).join("") + "</tr>").join("");
+  $("mistakes").replaceChildren(...r.mistakes.map(m => {
+    const figure = document.createElement("figure"), canvas = document.createElement("canvas");
+    Object.assign(canvas, {width: 28, height: 28});
+    paint(canvas, Array.from(atob(m.image), c => c.charCodeAt(0)), v => [v, v, v]);
+    figure.append(canvas, Object.assign(document.createElement("figcaption"),
+      {textContent: `true ${m.true}, said ${m.said} (${(100 * m.p).toFixed(0)}%)`}));
+    return figure;
+  }));
+  $("result").hidden = false;
+}
+
+async function poll() {  // the progress twice a second; the weights at most once a second
+  try {
+    const p = await (await fetch("/progress")).json();
+    $("training").hidden = !p.training;
+    if (p.training) drawProgress(p);
+    if (p.weights && p.version !== version && (p.done || Date.now() - fetched > 1000)) {
+      [version, fetched] = [p.version, Date.now()];
+      await loadModel();
+    }
+    if (p.result) showResult(p.result);
+    if (p.done && version === p.version) return;  // nothing will change any more
+  } catch (error) {
+    $("status").textContent = "the server has stopped";
+    return;
+  }
+  setTimeout(poll, 500);
+}
 clear();
+poll();
 </script>
 </body>
 </html>

@@ -1837,9 +1837,10 @@ def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, ca
 # The drawing page: --serve, its POST /predict, and the page in a real browser
 
 @contextlib.contextmanager
-def page_server(params):
-    """The real server on a free port of 127.0.0.1, in a thread; yields its port."""
-    server = nn.make_server(params, "127.0.0.1", 0)
+def page_server(params, activation="relu"):
+    """The real server for finished weights on a free port of 127.0.0.1, in a thread;
+    yields its port."""
+    server = nn.make_server(nn.Live(params, activation), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -1908,16 +1909,27 @@ def test_the_page_and_its_model_are_served_and_nothing_else():
             assert part in page
         assert not re.search(r"(src|href)=\"(?!data:)", page) and "http" not in page
         status, model = request(port, "GET", "/model")
-        assert status == 200 and np.array(model["templates"]).shape == (16, 784)
-        assert np.abs(model["templates"]).max() == 100
+        templates = templates_of(model)
+        assert status == 200 and templates.shape == (16, 784) and model["units"] == 16
+        assert np.abs(templates).max(axis=1).tolist() == [100] * 16  # each on its own scale
+        assert np.array_equal(np.sign(templates), np.sign(np.rint(
+            100 * params["W1"] / np.abs(params["W1"]).max(axis=0))).T)
         assert np.allclose(model["outgoing"], params["W2"], atol=1e-4)
+        status, progress = request(port, "GET", "/progress")  # weights that are done
+        assert status == 200 and progress["done"] and not progress["training"]
         assert request(port, "GET", "/favicon.ico")[0] == 204
         for path in ("/nn_from_scratch.py", "/../nn_from_scratch.py", "/README.md", "/predict"):
             status, answer = request(port, "GET", path)
-            assert status == 404 and "there is GET / and POST /predict" in answer["error"]
+            assert status == 404 and "GET /progress and POST /predict" in answer["error"]
 
 
 GOOD = pad_body(np.kron(np.eye(28, dtype=np.uint8) * 255, np.ones((10, 10), np.uint8)))
+
+
+def templates_of(model):
+    """GET /model's templates, base64 of (units, 784) int8, as an array."""
+    return np.frombuffer(base64.b64decode(model["templates"]), np.int8).reshape(
+        model["units"], 784)
 
 
 @pytest.mark.parametrize("method, path, body, headers, status, reason", [
@@ -2014,12 +2026,17 @@ def start_cli(*args):
     process = subprocess.Popen([sys.executable, str(HERE / "nn_from_scratch.py"),
                                 *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
+    return process, read_until(process, "http://")
+
+
+def read_until(process, start):
+    """The process's next lines of output, up to the first that starts with start."""
     lines = []
     for line in process.stdout:
         lines.append(line)
-        if line.startswith("http://"):
+        if line.startswith(start):
             break
-    return process, lines
+    return lines
 
 
 def test_serve_prints_the_url_on_its_own_line_and_ctrl_c_ends_it_with_exit_0(tmp_path):
@@ -2045,7 +2062,7 @@ def test_the_page_serves_a_deep_network_layer_by_layer(tmp_path):
         status, model = request(port, "GET", "/model")
         assert status == 200 and model["sizes"] == [784, 16, 8, 10]
         assert model["activation"] == "tanh" and model["outgoing"] is None
-        assert len(model["templates"]) == 16
+        assert templates_of(model).shape == (16, 784)
         status, answer = request(port, "POST", "/predict", GOOD)
         x = nn.mnist_style(np.frombuffer(base64.b64decode(json.loads(GOOD)["pixels"]),
                                          np.uint8).reshape(280, 280).astype(float))
@@ -2064,12 +2081,152 @@ def test_serve_after_training_serves_the_weights_just_trained(tmp_path):
     np.savez(tmp_path / "d.npz", x_train=X_train, y_train=y_train, x_test=X_test, y_test=y_test)
     process, lines = start_cli("--data", tmp_path / "d.npz", "--epochs", 1, "--hidden", 8,
                                "--serve", "--port", 0)
-    assert any(line.startswith("test accuracy:") for line in lines), lines
-    status, model = request(int(lines[-1].rsplit(":", 1)[1].strip("/\n")), "GET", "/model")
-    assert status == 200 and len(model["templates"]) == 8
+    port = int(lines[-1].rsplit(":", 1)[1].strip("/\n"))
+    lines = read_until(process, "test accuracy:")
+    status, model = request(port, "GET", "/model")
+    assert status == 200 and model["units"] == 8
+    assert request(port, "GET", "/progress")[1]["done"]
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=10)
     assert process.returncode == 0
+
+
+# ----------------------------------------------------------------------------
+# Watching it learn: --serve while the network trains
+
+def url_port(lines):
+    return int(re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\n", lines[-1])[1])
+
+
+def epoch_lines(lines):
+    """(loss, train %, val %) of each epoch line the terminal printed."""
+    return [tuple(map(float, m.groups())) for m in (re.search(
+        r"\| loss (\d+\.\d+) \| train +(\d+\.\d+)% \| val +(\d+\.\d+)%", line)
+        for line in lines if line.startswith("epoch")) if m]
+
+
+def test_a_snapshot_is_a_copy_taken_a_few_times_a_second_at_most():
+    # the training loop's calls publish copies of every layer, at most every 0.25 s, and at
+    # every epoch's end; changing the weights afterwards changes no snapshot
+    params = nn.init_params([784, 16, 8, 10], np.random.default_rng(0))
+    live = nn.Live(activation="relu")
+    live.start(epochs=2, batches=1000)
+    assert live.snapshot["params"] is None  # no step yet: /predict says so
+    start = time.perf_counter()
+    batch = 0
+    while time.perf_counter() - start < 1.0:
+        batch += 1
+        live(params, 1, batch, 0.5)
+        time.sleep(0.001)
+    assert 2 <= live.version <= 6, live.version  # 4 a second, and the first
+    snapshot = live.snapshot
+    assert all(snapshot["params"][k] is not params[k] for k in params)
+    before = {k: P.copy() for k, P in snapshot["params"].items()}
+    for P in params.values():
+        P += 1  # the next steps
+    assert all(np.array_equal(snapshot["params"][k], before[k]) for k in params)
+    record = {"epoch": 1, "loss": 0.5, "train_acc": 0.9, "val_acc": 0.9, "lr": 0.1,
+              "seconds": 1.0, "db_norm": [1, 1, 1]}
+    live(params, 1, batch + 1, 0.5, record)  # an epoch's end is always published
+    progress = json.loads(live.snapshot["progress"])
+    assert progress["history"] == [record] and progress["epoch"] == 1
+    assert progress["losses"][-1][0] == batch + 1 and not progress["done"]
+
+
+@needs_mnist
+def test_the_page_follows_a_real_run_over_http(tmp_path):
+    # --serve during a short run: the address comes before the first epoch; /progress grows
+    # epoch by epoch to the terminal's figures; /predict answers while it trains; at the end
+    # test_accuracy is the terminal's, --save and --log are written, and it goes on serving
+    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 20000, "--epochs", 4,
+                               "--batch-size", 32, "--serve", "--port", 0,
+                               "--save", tmp_path / "m.npz", "--log", tmp_path / "run.json")
+    try:
+        port = url_port(lines)
+        assert lines[-2] == "watch it learn at (Ctrl-C to stop):\n"
+        assert not any(line.startswith("epoch") for line in lines)
+        records, answered, batches, deadline = [], [], set(), time.time() + 120
+        while time.time() < deadline:
+            status, p = request(port, "GET", "/progress")
+            assert status == 200 and p["training"]
+            assert p["epoch"] == 0 or (p["epochs"], p["batches"]) == (4, 625)  # once it starts
+            records.append(len(p["history"]))
+            batches.add(p["batch"])
+            if p["done"]:
+                break
+            status, answer = request(port, "POST", "/predict", GOOD)
+            if status == 200:
+                answered.append(p["epoch"])
+            time.sleep(0.05)
+        assert p["done"] and p["interrupted"] is None
+        assert records == sorted(records) and records[-1] == 4 and len(set(records)) >= 3
+        assert answered and min(answered) <= 2  # while it was training
+        assert any(0 < b < 625 for b in batches)  # snapshots within an epoch, not only at its end
+        out = lines + read_until(process, "test accuracy:")
+        assert [(round(r["loss"], 4), round(100 * r["train_acc"], 2), round(100 * r["val_acc"], 2))
+                for r in p["history"]] == epoch_lines(out)
+        terminal = float(re.search(r"test accuracy: (\d+\.\d+)%", out[-1])[1])
+        assert f"{100 * p['test_accuracy']:.2f}" == f"{terminal:.2f}"
+        assert p["result"]["test_accuracy"] == p["test_accuracy"]
+        assert np.array(p["result"]["confusion"]).sum() == 10000
+        assert len(p["result"]["mistakes"]) == 8
+        assert (tmp_path / "m.npz").exists() and (tmp_path / "run.json").exists()
+        assert request(port, "POST", "/predict", GOOD)[0] == 200  # still serving
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0 and err == "" and out.endswith("stopped\n")
+
+
+@needs_mnist
+def test_ctrl_c_while_the_page_watches_stops_training_and_a_second_one_the_page(tmp_path):
+    # the first Ctrl-C: the batch finishes, the weights are evaluated and saved, and the
+    # page says where it stopped, as the terminal does, and goes on serving; the second exits
+    process, lines = start_cli("--data", MNIST_NPZ, "--epochs", 20, "--serve", "--port", 0,
+                               "--save", tmp_path / "m.npz")
+    try:
+        port = url_port(lines)
+        deadline = time.time() + 60
+        while request(port, "GET", "/progress")[1]["epoch"] < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out = read_until(process, "test accuracy:")
+        stopped = next(line.strip() for line in out if line.startswith("interrupted in epoch"))
+        p = request(port, "GET", "/progress")[1]
+        assert p["done"] and p["interrupted"] == stopped and p["test_accuracy"] is not None
+        assert (tmp_path / "m.npz").exists()
+        assert request(port, "POST", "/predict", GOOD)[0] == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=20)
+    assert process.returncode == 130 and err == "" and rest.endswith("stopped\n")
+
+
+@needs_mnist
+def test_stuck_clients_do_not_hold_up_the_training_or_the_page(tmp_path):
+    # clients that connect and send nothing, or ask for /model and never read it, while the
+    # network trains: the run still finishes, and other requests are still answered at once
+    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 20000, "--epochs", 3,
+                               "--serve", "--port", 0)
+    stuck = []
+    try:
+        port = url_port(lines)
+        for n in range(8):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            if n % 2:
+                client.sendall(b"GET /model HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 50)
+            stuck.append(client)
+        started = time.perf_counter()
+        assert request(port, "GET", "/progress", timeout=5)[0] == 200
+        assert time.perf_counter() - started < 2
+        out = read_until(process, "test accuracy:")
+        assert sum(line.startswith("epoch") for line in out) == 3
+    finally:
+        for client in stuck:
+            client.close()
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
 
 
 def test_serve_on_another_address_warns_and_a_busy_port_is_one_line(tmp_path, capsys):
@@ -2239,3 +2396,66 @@ def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer():
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, lit)) > 0)
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
+
+
+@needs_mnist
+def test_in_a_real_browser_the_page_shows_the_network_learning(tmp_path):
+    # a real run watched in Chromium: #progress moves, #curves gain points, the templates'
+    # pixels change between two moments, a digit drawn mid-training and again at the end
+    # gets an answer both times, and #result shows the terminal's test accuracy; no console
+    # error. With NN_SCREENSHOTS=DIR it saves the README's pictures there.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 20000, "--epochs", 6,
+                               "--batch-size", 32, "--serve", "--port", 0)
+    folder = os.environ.get("NN_SCREENSHOTS")
+    try:
+        port = url_port(lines)
+        with headless_chromium() as driver:
+            driver.set_window_size(1300, 1000)
+            driver.get(f"http://127.0.0.1:{port}/")
+            wait = WebDriverWait(driver, 30)
+            status = driver.find_element(By.ID, "status")
+            wait.until(lambda d: status.text.startswith("epoch 1 of 6"))
+            if folder:
+                driver.set_window_size(1300, 1200)
+                driver.find_element(By.ID, "templates").screenshot(
+                    os.path.join(folder, "templates-start.png"))
+            templates = "return document.querySelector('#templates canvas').toDataURL()"
+            points = ("return [...document.querySelectorAll('#curves polyline')].map("
+                      "line => line.points.length).reduce((a, b) => a + b, 0)")
+            first, text, dots = driver.execute_script(templates), status.text, \
+                driver.execute_script(points)
+            prediction = driver.find_element(By.ID, "prediction")
+            draw_on_pad(driver, 3, "mouse")
+            wait.until(lambda d: prediction.text in "0123456789" and prediction.text != "")
+            wait.until(lambda d: status.text.startswith("epoch 2 of 6"))
+            if folder:
+                driver.save_screenshot(os.path.join(folder, "live-epoch-2.png"))
+                driver.find_element(By.ID, "templates").screenshot(
+                    os.path.join(folder, "templates-epoch-1.png"))
+            assert status.text != text
+            assert driver.execute_script(points) > dots
+            assert driver.execute_script(templates) != first
+            wait.until(lambda d: d.find_element(By.ID, "result").is_displayed())
+            out = lines + read_until(process, "test accuracy:")
+            terminal = out[-1].strip()
+            wait.until(lambda d: d.find_element(By.ID, "accuracy").text == terminal)
+            driver.find_element(By.ID, "clear").click()
+            wait.until(lambda d: prediction.text == "?")
+            draw_on_pad(driver, 7, "pen")
+            wait.until(lambda d: prediction.text == "7")
+            assert len(driver.find_elements(By.CSS_SELECTOR, "#mistakes figure")) == 8
+            assert len(driver.find_elements(By.CSS_SELECTOR, "#confusion td")) == 100
+            if folder:
+                driver.set_window_size(1300, 2800)
+                driver.save_screenshot(os.path.join(folder, "live-end.png"))
+                driver.find_element(By.ID, "templates").screenshot(
+                    os.path.join(folder, "templates-end.png"))
+                driver.set_window_size(400, 3400)
+                driver.save_screenshot(os.path.join(folder, "live-phone.png"))
+            errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert errors == []
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
