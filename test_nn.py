@@ -52,9 +52,11 @@ def missing(what, install):
 
 def optional(module, install):
     """Import an optional module (Pillow, selenium), or skip the test with missing()."""
-    if importlib.util.find_spec(module.split(".")[0]) is None:
-        missing(module, install)
-    return importlib.import_module(module)
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pass  # (skipped outside the except block, so that no ImportError is chained to it)
+    missing(module.split(".")[0], install)
 
 
 def tiny_problem(n=5, d=12, hidden=7, k=4, seed=0, dtype=np.float64):
@@ -2259,13 +2261,20 @@ def test_serve_takes_weights_for_28x28_digits_only(tmp_path, capsys):
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
-@contextlib.contextmanager
-def headless_chromium():
-    """Debian's Chromium driven by selenium, offline: the binaries are named outright, so
-    that selenium's driver manager never tries to download one."""
+@pytest.fixture(scope="session")
+def browser():
+    """selenium and Debian's Chromium, or the test is skipped saying how to install them (in
+    CI it fails). A browser test names this fixture first, so that the check comes before
+    any other fixture's work and before the test's own selenium imports."""
     optional("selenium", "pip install selenium")
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         missing("Chromium", "apt-get install chromium chromium-driver")
+
+
+@contextlib.contextmanager
+def headless_chromium():
+    """Debian's Chromium driven by selenium, offline: the binaries are named outright, so
+    that selenium's driver manager never tries to download one. Needs the browser fixture."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
@@ -2303,8 +2312,27 @@ def draw_on_pad(driver, digit, kind):
     actions.perform()
 
 
+def test_without_selenium_the_browser_tests_are_skipped_with_the_reason_and_fail_in_ci():
+    # the README's test command where selenium is not installed: every browser test is
+    # skipped saying how to install it, not failed by its own "from selenium import ..."
+    # (before the fix, a ModuleNotFoundError); where CI is set, each errs with that reason
+    browser_tests = [name for name in globals() if name.startswith("test_in_a_real_browser")]
+    hide_selenium = ("import sys; sys.modules['selenium'] = None; import pytest; sys.exit("
+                     "pytest.main(['-q', '-rsf', '-p', 'no:cacheprovider', '-k', "
+                     "'test_in_a_real_browser', 'test_nn.py']))")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    for ci, outcome in ((None, "skipped"), ("true", "errors")):
+        run = subprocess.run([sys.executable, "-c", hide_selenium], cwd=HERE, text=True,
+                             capture_output=True, env=env | ({"CI": ci} if ci else {}),
+                             timeout=120)
+        out = run.stdout + run.stderr
+        assert f"{len(browser_tests)} {outcome}" in out and " passed" not in out, out[-2000:]
+        assert out.count("selenium is not installed (pip install selenium)") >= len(browser_tests)
+        assert "ModuleNotFoundError" not in out, out[-2000:]
+
+
 @needs_mnist
-def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(mnist_model):
+def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(browser, mnist_model):
     # Chromium loads the page, a mouse, a pen and a finger draw each digit on #pad, and
     # #prediction shows it; Clear empties it; pointing at a hidden unit shows what it looks
     # for; the console shows no error. With NN_SCREENSHOTS=DIR it saves the README's
@@ -2349,7 +2377,7 @@ def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(mnist_model):
 
 
 @needs_mnist
-def test_in_a_real_browser_the_prediction_updates_while_the_pen_is_still_down(mnist_model):
+def test_in_a_real_browser_the_prediction_updates_while_the_pen_is_still_down(browser, mnist_model):
     # half a "1", the mouse button still held: the page has already asked and shows an
     # answer; the rest of the stroke and the release then give the final "1"
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
@@ -2375,7 +2403,7 @@ def test_in_a_real_browser_the_prediction_updates_while_the_pen_is_still_down(mn
         WebDriverWait(driver, 5).until(lambda d: prediction.text == "1")
 
 
-def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer():
+def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer(browser):
     # a 784-32-24-16-10 network: the unit panel keeps the first layer's 32 units, a grid per
     # deeper layer (24 and 16 cells) lights up when a digit is drawn, and the bars of
     # weights out to the digits, which a deep network's first layer does not have, are gone
@@ -2399,7 +2427,7 @@ def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer():
 
 
 @needs_mnist
-def test_in_a_real_browser_the_page_shows_the_network_learning(tmp_path):
+def test_in_a_real_browser_the_page_shows_the_network_learning(browser, tmp_path):
     # a real run watched in Chromium: #progress moves, #curves gain points, the templates'
     # pixels change between two moments, a digit drawn mid-training and again at the end
     # gets an answer both times, and #result shows the terminal's test accuracy; no console
