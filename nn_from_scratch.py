@@ -1061,13 +1061,7 @@ def read_image(path):
         elif name.endswith(".pgm"):
             image = read_pgm(path)
         else:
-            try:
-                from PIL import Image
-            except ImportError:
-                raise DataError(f"{path}: reading this format needs Pillow (pip install pillow);"
-                                " or save it as .pgm, .npy or .csv") from None
-            with Image.open(path) as picture:
-                image = pillow_gray(picture)
+            image = read_with_pillow(path)
     except (OSError, ValueError) as e:
         if isinstance(e, DataError):
             raise
@@ -1081,18 +1075,62 @@ def read_image(path):
     return image
 
 
-def pillow_gray(picture):
-    """A Pillow image as a 2-D float array. Grayscale keeps its own range (16-bit: 0..65535).
-    A digit drawn on a transparent background (a browser canvas, many drawing apps) is its
-    opacity, whatever the ink's colour: the pixels under a transparent background are often
-    black, like the ink, so brightness alone would show nothing."""
+READ_SIDE = 1600  # pixels: a larger image is reduced while it is read, to 1600 to 3200 wide
+
+
+def read_with_pillow(path):
+    """A .png, .jpg or other image as a 2-D float array (see pillow_gray), read by Pillow. A
+    phone photo (48 megapixels: 8000x6000) is reduced while it is read, before it becomes a
+    float array: a JPEG is decoded at 1/2, 1/4 or 1/8 of its size, and any image whose longer
+    side is still at least 2 READ_SIDE is averaged over k x k blocks, to READ_SIDE to 2
+    READ_SIDE. mnist_style averages areas too (its working size is at most 300), so the
+    digit comes out as it would from the whole image, in a fraction of the time and memory."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError(f"{path}: reading this format needs Pillow (pip install pillow);"
+                        " or save it as .pgm, .npy or .csv") from None
+    try:
+        with warnings.catch_warnings():  # Pillow only warns up to twice its limit; refuse all
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        size = re.search(r"\((\d+) pixels\)", str(e))  # "Image size (900000000 pixels) exceeds"
+        size = f"{int(size[1]):,} pixels" if size else "too many pixels"
+        raise DataError(f"{path}: {size}, more than the {Image.MAX_IMAGE_PIXELS:,} read here "
+                        "(Pillow's guard against decompression bombs): save a smaller copy, "
+                        "a few hundred pixels across is plenty") from None
+    with picture:
+        side = max(picture.size)
+        if side >= 2 * READ_SIDE:
+            picture.draft("L", tuple(n * READ_SIDE // side for n in picture.size))  # JPEG only
+        return pillow_gray(picture, max(1, max(picture.size) // READ_SIDE))
+
+
+GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow's one-channel modes
+
+
+def pillow_gray(picture, k=1):
+    """A Pillow image as a 2-D float array, each k x k block averaged into one pixel first.
+    Grayscale keeps its own range (16-bit: 0..65535). A digit drawn on a transparent
+    background (a browser canvas, many drawing apps) is its opacity, whatever the ink's
+    colour: the pixels under a transparent background are often black, like the ink, so
+    brightness alone would show nothing. One channel is picked before the averaging, and
+    colour is averaged before it is made gray, so that no full-size copy is made twice."""
     if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-        alpha = np.asarray(picture.convert("RGBA"), dtype=np.float64)[:, :, 3]
-        if alpha.min() < alpha.max():
-            return alpha
-    if picture.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
-        return np.asarray(picture, dtype=np.float64)
-    return np.asarray(picture.convert("L"), dtype=np.float64)
+        alpha = (picture if picture.mode in ("RGBA", "LA") else picture.convert("RGBA"))
+        alpha = alpha.getchannel("A")
+        if alpha.getextrema()[0] < alpha.getextrema()[1]:
+            picture = alpha
+    if picture.mode not in GRAY_MODES:
+        if k > 1 and picture.mode in ("RGB", "CMYK", "YCbCr"):
+            picture, k = picture.reduce(k), 1  # (reduce would premultiply RGBA: a full copy)
+        picture = picture.convert("L")
+    if k > 1:
+        if picture.mode == "1" or picture.mode.startswith("I;16"):
+            picture = picture.convert("L" if picture.mode == "1" else "I")  # reduce takes these
+        picture = picture.reduce(k)
+    return np.asarray(picture, dtype=np.float64)
 
 
 def read_pgm(path):

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -1712,6 +1713,62 @@ def test_png_with_pillow_is_read_as_grayscale(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "d.png")
     gray = nn.read_image(str(tmp_path / "d.png"))
     assert gray.shape == (30, 20) and gray[10, 9] == 255 and gray[0, 0] == 0
+
+
+def white_png(path, width, height):
+    """A 1-bit all-white PNG written by hand, row by row, so that an image far too large to
+    hold in memory costs the test a few hundred kilobytes (30000x30000: ~110 KB)."""
+    def chunk(kind, data):
+        return (len(data).to_bytes(4, "big") + kind + data
+                + zlib.crc32(kind + data).to_bytes(4, "big"))
+    packer, row = zlib.compressobj(9), b"\0" + b"\xff" * math.ceil(width / 8)
+    data = b"".join(packer.compress(row * 1000) for _ in range(height // 1000))
+    data += packer.compress(row * (height % 1000)) + packer.flush()
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                           + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+def test_an_image_too_large_to_read_is_one_line(tmp_path):
+    # a 0.1 MB PNG of 30000x30000 pixels, and one of 10000x10000 (over Pillow's limit, where
+    # it only warns): each is refused in one line naming its size, exit code 1, before a
+    # pixel is decoded (before the fix, Pillow's DecompressionBombError traceback)
+    optional("PIL.Image", "pip install pillow")
+    nn.save_params(tmp_path / "w.npz", nn.init_params([784, 16, 10], np.random.default_rng(0)))
+    for side, pixels in ((30000, "900,000,000"), (10000, "100,000,000")):
+        white_png(tmp_path / "big.png", side, side)
+        run = run_cli("--load", tmp_path / "w.npz", "--predict", tmp_path / "big.png")
+        assert run.returncode == 1 and run.stdout == "", run.stderr
+        assert re.fullmatch(rf"error: \S*big.png: {pixels} pixels, more than the [\d,]+ read "
+                            r"here .*: save a smaller copy.*\n", run.stderr), run.stderr
+
+
+def test_a_photo_sized_image_is_reduced_while_it_is_read_and_reads_alike(tmp_path):
+    # a digit as big as a photo (3365x3367) in each kind of file: it becomes an array under
+    # 2 x READ_SIDE pixels a side, not a 90 MB float copy of the whole (before the fix, an
+    # 8000x8000 PNG took 1.2 GB), and the digit prepared from it is the one prepared from
+    # the whole image, give or take a grey level on its edges; a mistake in how one kind of
+    # pixel is averaged (palette indices, 16 bits, opacity, 1 bit) would change the digit
+    Image = optional("PIL.Image", "pip install pillow")
+    ink = np.pad(np.kron(draw(3, pen=8), np.ones((12, 12))), ((5, 0), (0, 7)))  # not on k x k
+    alpha = np.rint(255 * ink).astype(np.uint8)
+    palette = Image.fromarray((ink > 0.5).astype(np.uint8), "P")
+    palette.putpalette([255, 255, 255, 0, 0, 255])  # 0: white (transparent), 1: blue
+    palette.info["transparency"] = 0
+    files = {"gray.png": Image.fromarray(255 - alpha),
+             "bilevel.png": Image.fromarray(alpha > 127).convert("1"),
+             "rgba.png": Image.fromarray(np.dstack([np.zeros_like(alpha)] * 3 + [alpha]), "RGBA"),
+             "gray16.png": Image.fromarray(np.rint(40000 - 30000 * ink).astype(np.uint16)),
+             "palette.png": palette,
+             "photo.jpg": Image.fromarray(np.dstack([255 - alpha] * 3), "RGB")}
+    for name, picture in files.items():
+        picture.save(tmp_path / name)
+        image = nn.read_image(str(tmp_path / name))
+        assert nn.READ_SIDE <= max(image.shape) < 2 * nn.READ_SIDE, (name, image.shape)
+        with Image.open(tmp_path / name) as whole:
+            expected = nn.mnist_style(nn.pillow_gray(whole)).astype(int)  # every pixel read
+        difference = np.abs(nn.mnist_style(image).astype(int) - expected)
+        assert difference.max() <= 32 and difference.mean() < 1, (name, difference.max())
 
 
 @needs_mnist
