@@ -385,6 +385,20 @@ def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
     return loss, cache[-1], grads
 
 
+def keep_freed_memory():
+    """Ask glibc's malloc (Linux) to keep the memory NumPy frees rather than hand it back to
+    the OS. Every training step frees and re-allocates a few MB of arrays; by default glibc
+    returns that memory and then page-faults it back in, 4 KB at a time, which costs up to
+    half an epoch. train() asks for this, for the rest of the process, so that a notebook
+    trains as fast as the command line. Elsewhere (macOS, Windows, musl) this does nothing."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GB of freed memory
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: serve blocks up to 32 MB from the heap
+    except (OSError, AttributeError):
+        pass
+
+
 def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
           batch_size=BATCH_SIZE, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
           momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=False, seed=SEED,
@@ -420,6 +434,7 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
     # Floats (fetch_openml gives float64 in column order) are copied once, in row order and in
     # the training dtype, rather than gathered slowly and converted batch after batch.
     X_train = np.ascontiguousarray(X_train, None if X_train.dtype == np.uint8 else dtype)
+    keep_freed_memory()  # speed only: the numbers are the same without it
     rng = np.random.default_rng(seed)
     n, L = len(X_train), len(sizes) - 1
     params = init_params(sizes, rng, dtype, activation)
@@ -1476,7 +1491,6 @@ def check_args(args):
 
 def main(argv=None):
     args = parse_args(argv)  # a bad flag exits here, with code 2
-    keep_freed_memory()
     interrupted = threading.Event()
     try:
         if args.gradcheck:
@@ -1687,19 +1701,6 @@ def fill_in_defaults(args, n_train, n_features, mnist):
     if args.augment:
         details.append("batches shifted by up to 1 pixel")
     return details
-
-
-def keep_freed_memory():
-    """Ask glibc's malloc (Linux) to keep the memory NumPy frees rather than hand it back to
-    the OS. Every training step frees and re-allocates a few MB of arrays; by default glibc
-    returns that memory and then page-faults it back in, 4 KB at a time, which costs about a
-    third of an epoch. Elsewhere (macOS, Windows, musl) this does nothing."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GB of freed memory
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: serve blocks up to 32 MB from the heap
-    except (OSError, AttributeError):
-        pass
 
 
 @contextlib.contextmanager
