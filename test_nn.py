@@ -2578,3 +2578,92 @@ def test_in_a_real_browser_the_page_shows_the_network_learning(browser, tmp_path
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
+
+
+# ----------------------------------------------------------------------------
+# The README and docs/: what they show runs, and what they link to is there
+
+DOCS = [HERE / "README.md", *sorted((HERE / "docs").glob("*.md"))]
+
+
+def python_examples():
+    """Every fenced python block of README.md and docs/*.md that starts with its imports, as
+    a pytest param named file:line. The walk-through's fragments (Z1 = X @ ...) do not."""
+    examples = []
+    for path in DOCS:
+        text = path.read_text()
+        for block in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M):
+            if re.match(r"(import|from) ", block[1]):
+                line = text.count("\n", 0, block.start()) + 1
+                examples.append(pytest.param(block[1], id=f"{path.name}:{line}"))
+    return examples
+
+
+def test_the_readme_has_its_notebook_and_api_examples_to_run():
+    # the test below has something to run: both of the README's complete examples are found
+    found = [p.values[0] for p in python_examples() if p.id.startswith("README.md")]
+    assert any("nn.train(" in code for code in found) and any("urlopen" in code for code in found)
+
+
+@needs_mnist
+@pytest.mark.parametrize("code", python_examples())
+def test_every_complete_python_example_in_the_readme_and_docs_runs_as_shown(code, mnist_home,
+                                                                           mnist_model, tmp_path):
+    # pasted into a fresh Python with MNIST cached, each example runs without a warning or an
+    # error and prints what the text beside it says: the notebook two test accuracies, the
+    # API example the "1" it sends (to a real server of trained weights; only the port is
+    # changed, to the free one the server got), the stroke-width measurement 0.100
+    env = os.environ | {"SCIKIT_LEARN_DATA": str(mnist_home[0]), "PYTHONPATH": str(HERE)}
+    with contextlib.ExitStack() as stack:
+        if "127.0.0.1:8000" in code:
+            port = stack.enter_context(page_server(mnist_model))
+            code = code.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        run = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    if "urlopen" in code:
+        label, probability = run.stdout.split()
+        assert label == "1" and float(probability) > 0.5
+    elif "stroke_width" in code:
+        assert run.stdout == "0.100\n"
+    else:
+        assert "nn.train(" in code, "a new example: say here what it prints"
+        accuracies = [float(line) for line in run.stdout.splitlines()
+                      if re.fullmatch(r"0\.\d+", line)]
+        assert len(accuracies) == 2 and min(accuracies) > 0.95, run.stdout
+
+
+def github_anchor(heading):
+    """The #fragment GitHub gives a Markdown heading: lower case, punctuation dropped."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_readme_and_docs_leads_somewhere():
+    # each relative link and image in README.md and docs/*.md names a file that exists and,
+    # after a #, a heading of that file
+    broken = []
+    for path in DOCS:
+        text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.S | re.M)  # not code
+        for target in re.findall(r"\]\(([^)\s]+)\)|src=\"([^\"]+)\"", text):
+            target = target[0] or target[1]
+            if re.match(r"https?:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file).resolve() if file else path
+            if not linked.exists():
+                broken.append(f"{path.name}: {target}")
+            elif anchor:
+                headings = re.findall(r"^#+ (.*)$", re.sub(r"^```.*?^```", "", linked.read_text(),
+                                                          flags=re.S | re.M), re.M)
+                if anchor not in map(github_anchor, headings):
+                    broken.append(f"{path.name}: {target}")
+    assert broken == []
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    # .ci/run ends with the test command the README gives its reader, so that CI tests what
+    # a reader runs
+    readme = (HERE / "README.md").read_text()
+    command = re.search(r"^pip install -r requirements.txt && (python -m pytest [^#\n]*?)\s*(#|$)",
+                        readme, re.M)[1]
+    assert (HERE / ".ci" / "run").read_text().strip().splitlines()[-1] == command
