@@ -1450,7 +1450,7 @@ def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_p
                           + (["--hidden", *hidden] if hidden else []),
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"network {network}; ")
+    assert re.search(rf"^network {network}; ", done.stdout, re.M), done.stdout  # the header
     rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     for system in ("nn_from_scratch", "sklearn_adam"):
         assert re.search(r"\d+ MiB$", rows[system]), rows.get(system)
