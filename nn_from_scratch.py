@@ -1135,7 +1135,8 @@ def pillow_gray(picture, k=1):
     if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
         alpha = (picture if picture.mode in ("RGBA", "LA") else picture.convert("RGBA"))
         alpha = alpha.getchannel("A")
-        if alpha.getextrema()[0] < alpha.getextrema()[1]:
+        lowest, highest = alpha.getextrema()
+        if lowest < highest:
             picture = alpha
     if picture.mode not in GRAY_MODES:
         if k > 1 and picture.mode in ("RGB", "CMYK", "YCbCr"):
