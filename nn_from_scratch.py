@@ -58,7 +58,7 @@ import numpy as np
 
 # ----------------------------------------------------------------------------
 # Default configuration: every value is a command-line flag (python nn_from_scratch.py --help).
-# Chosen by validation accuracy over seeds 0..7, never by test accuracy (see README.md).
+# Chosen by validation accuracy over seeds 0..7, never by test accuracy (docs/defaults.md).
 
 HIDDEN = 128           # hidden units, as in the original write-up; (256, 128) for two layers
 ACTIVATION = "relu"    # the hidden layers': "relu" (the write-up's), "sigmoid" or "tanh"
@@ -312,7 +312,7 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
 def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None, depth=1,
                activation=ACTIVATION):
     """The optimiser's own peak learning rate, LR[optimizer], chosen at batch 256, momentum
-    0.9 and one hidden ReLU layer, adapted to the rest (validation accuracy, README.md):
+    0.9 and one hidden ReLU layer, adapted to the rest (validation accuracy, docs/defaults.md):
     - a batch of B examples gives a gradient whose noise grows as 1 / sqrt(B), so below 256
       the rate shrinks by sqrt(B / 256): momentum at batch 16 reached 98.8% instead of 64%,
       Adam 98.8% instead of 98.5%. A batch of the whole training set has no noise to fear;

@@ -5,7 +5,7 @@ side by side.
 
     python benchmarks/compare.py                              # seeds 0 1 2, ~5 minutes
     python benchmarks/compare.py --hidden 256 128             # the deep network, 784-256-128-10
-    python benchmarks/compare.py --markdown results.md        # also write the README's table
+    python benchmarks/compare.py --markdown results.md        # also write docs/benchmark.md's table
     python benchmarks/compare.py --seeds 0 --epochs 1 --subset 5000   # a 30-second smoke run
 
 Each (system, seed) trains in its own process, so that its peak memory is its own and no
