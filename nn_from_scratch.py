@@ -391,6 +391,8 @@ def keep_freed_memory():
     returns that memory and then page-faults it back in, 4 KB at a time, which costs up to
     half an epoch. train() asks for this, for the rest of the process, so that a notebook
     trains as fast as the command line. Elsewhere (macOS, Windows, musl) this does nothing."""
+    if not sys.platform.startswith("linux"):  # on Windows even CDLL(None) fails
+        return
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GB of freed memory

@@ -1805,6 +1805,20 @@ def test_train_keeps_freed_memory_as_the_command_line_does():
     assert mapped == {"import": pytest.approx(20 << 20, rel=0.01), "train": 0}, mapped
 
 
+def test_train_runs_where_there_is_no_glibc_to_ask(monkeypatch):
+    # keep_freed_memory() asks glibc only: off Linux, train() trains instead of failing on
+    # a speed setting. Here ctypes.CDLL behaves as on Windows, where CDLL(None) raises a
+    # TypeError (it looks for '/' in the name), and sys.platform is Windows's, then macOS's
+    def windows_cdll(name, *args, **kwargs):
+        return "/" in name or "\\" in name  # what CDLL.__init__ does on Windows
+    monkeypatch.setattr(nn.ctypes, "CDLL", windows_cdll)
+    X, y = np.random.default_rng(0).integers(0, 256, (64, 16), dtype=np.uint8), np.arange(64) % 10
+    for platform in ("win32", "darwin"):
+        monkeypatch.setattr(nn.sys, "platform", platform)
+        params, history = nn.train(X, y, epochs=1, log=None)
+        assert len(history) == 1 and params["W1"].shape == (16, nn.HIDDEN)
+
+
 @needs_mnist
 def test_predict_reads_your_own_digit_as_mnist_would(mnist_home, tmp_path, capsys):
     # an MNIST test digit, blown up 3x and printed dark on light as a PGM, is read back,
