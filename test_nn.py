@@ -1391,7 +1391,8 @@ def test_a_failed_save_keeps_the_previous_model_and_leaves_no_temporary_file(tmp
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(nn.np, "savez", disk_full)
     with pytest.raises(OSError):
-        nn.save_params(tmp_path / "m.npz", {k: P * 2 for k, P in params.items()}, "relu")
+        nn.save_params(tmp_path / "m.npz", {k: P * 2 for k, P in params.items()},
+                       activation="relu")
     assert (tmp_path / "m.npz").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
 
