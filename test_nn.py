@@ -455,7 +455,7 @@ def test_a_deeper_network_with_only_hidden_set_trains_at_least_as_well_as_the_de
 
 def test_a_trained_network_knows_its_activation_and_predict_never_guesses(tmp_path):
     # what train() returns is a dict of arrays that knows it was trained with tanh: predict
-    # and predict_proba run it as tanh (before, as ReLU, with no word: 45% instead of 96% for
+    # and predict_proba run it as tanh (before, as ReLU, with no word: 55% instead of 97% for
     # the README's tanh network), save_params and load_params keep it, and so do copies; an
     # activation= that contradicts it, and a plain dict with none given, are one line each
     X_train, y_train, X_test, y_test, _ = nn.load_digits_data(seed=0)
