@@ -9,6 +9,9 @@ training loop, evaluation, gradient check. Everything after that is plumbing.
     python nn_from_scratch.py --hidden 256 128       # two hidden layers: 784-256-128-10
     python nn_from_scratch.py --hidden 30 30 30 30 --activation sigmoid  # watch layer 1 stall
     python nn_from_scratch.py --hidden 32 --optimizer sgd --lr 0.5
+    python nn_from_scratch.py --init zeros           # why not start every weight at 0?
+    python nn_from_scratch.py --loss mse             # why cross-entropy, not squared error?
+    python nn_from_scratch.py --subset 1000 --hidden 800 --epochs 200 --no-augment --dropout 0.5
     python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
     python nn_from_scratch.py --save model.npz --show-mistakes 6
     python nn_from_scratch.py --load model.npz --predict my_digit.png
@@ -69,6 +72,8 @@ LR = {"sgd": 0.5, "momentum": 0.2, "adam": 0.005}  # each optimiser's own peak l
                        # rate for one ReLU layer, decayed to 0 along a cosine over the run
 LR_ACTIVATION = {"relu": 1, "tanh": 2, "sigmoid": 2.5}  # times LR for the other activations:
                        # their slopes are smaller than ReLU's 1, so are their gradients
+LR_MSE = {"sgd": 2.5, "momentum": 0.5, "adam": 0.005}  # their rates for --loss mse: its
+                       # gradient carries the softmax's slope, under 1/4, so SGD steps further
 SCHEDULE = "cosine"    # "cosine", "step" (x0.1 at 50% and 75% of the run) or "constant"
 MOMENTUM = 0.9         # for "momentum"; Adam uses beta1 = 0.9, beta2 = 0.999
 WEIGHT_DECAY = 2e-4    # L2 penalty on the weights (not the biases); ~0.1% better on validation
@@ -76,6 +81,9 @@ AUGMENT = True         # on MNIST, move each mini-batch by up to a pixel: ~0.5% 
                        # free (off for other data: it was chosen on MNIST alone)
 DTYPE = np.float32     # what the network computes in; float64 is slower and no more accurate
 VAL_SIZE = 5000        # training images held out to watch progress; the test set is used once
+INIT = None            # None: matched to the activation (He for ReLU, Glorot's otherwise)
+LOSS = "cross-entropy"  # or "mse", squared error on the probabilities: the lesson of why not
+DROPOUT = 0.0          # share of hidden units dropped at each training step (0: none)
 SEED = 0               # one seed drives the split, the initial weights and the shuffling
 NUM_CLASSES = 10
 
@@ -165,17 +173,31 @@ class Params(dict):
         self.activation = activation
 
 
-def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION):
+INITS = ("he", "glorot", "zeros", "normal")
+
+
+def default_init(activation):
+    """The initialisation that suits the activation: He's for ReLU, Glorot's otherwise."""
+    return "he" if activation == "relu" else "glorot"
+
+
+def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT):
     """Weights and biases for layers of the given sizes, e.g. [784, 128, 10]: W1 (784, 128),
     b1 (128,), W2 (128, 10), b2 (10,), and so on up to WL, bL for L = len(sizes) - 1.
     The weights are random, so that the units of a layer differ, and scaled so that the
     activations keep roughly the same size from layer to layer: He initialisation,
     N(0, 2 / fan_in), for ReLU, which zeroes about half of what goes in; Glorot's,
-    N(0, 2 / (fan_in + fan_out)), for sigmoid and tanh. The biases start at 0."""
+    N(0, 2 / (fan_in + fan_out)), for sigmoid and tanh. The biases start at 0.
+    init: None matches the activation; "he" or "glorot" picks one; and two classic mistakes
+    to learn from: "zeros", every weight 0, so that every unit of a layer computes the same
+    thing and gets the same gradient, and nothing tells them apart; "normal", N(0, 1), far
+    too large for 784 inputs: ReLU outputs of ~10 and saturated sigmoids."""
     params = Params({}, activation)
+    init = init or default_init(activation)
     for l in range(1, len(sizes)):
         fan_in, fan_out = sizes[l - 1], sizes[l]
-        variance = 2 / fan_in if activation == "relu" else 2 / (fan_in + fan_out)
+        variance = {"he": 2 / fan_in, "glorot": 2 / (fan_in + fan_out), "normal": 1,
+                    "zeros": 0}[init]  # (zeros draws too: the same seed, the same shuffles)
         params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out))
                            * np.sqrt(variance)).astype(dtype)         # (sizes[l-1], sizes[l])
         params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)              # (sizes[l],)
@@ -237,17 +259,39 @@ def softmax(Z):
     return E / E.sum(axis=1, keepdims=True)
 
 
-def forward_prop(params, X, activation=ACTIVATION):
-    """Run X (n, 784) through the layers l = 1..L. Returns [Z1, A1, ..., ZL, AL], what
-    backward_prop needs; the last, AL (n, 10), holds the class probabilities."""
+class Cache(list):
+    """What forward_prop keeps for backward_prop: the list [Z1, A1, ..., ZL, AL], and the
+    dropout masks it applied (None without dropout), which backward_prop must apply again."""
+
+    def __init__(self, masks=None):
+        super().__init__()
+        self.masks = masks
+
+
+def forward_prop(params, X, activation=ACTIVATION, masks=None):
+    """Run X (n, 784) through the layers l = 1..L. Returns the Cache [Z1, A1, ..., ZL, AL],
+    what backward_prop needs; the last, AL (n, 10), holds the class probabilities.
+    masks: in training with dropout, one per hidden layer (dropout_masks); None otherwise."""
     g = ACTIVATIONS[activation][0]
     L = len(params) // 2                       # W1, b1, ..., WL, bL
-    A, cache = X, []                           # A0 = X, the input (n, 784)
+    A, cache = X, Cache(masks)                 # A0 = X, the input (n, 784)
     for l in range(1, L + 1):
         Z = A @ params[f"W{l}"] + params[f"b{l}"]  # (n, sizes[l]) pre-activation
         A = g(Z) if l < L else softmax(Z)          # (n, sizes[l]); the last: probabilities
+        if masks and l < L:
+            A = A * masks[l - 1]                   # dropout: some units' outputs set to 0
         cache += [Z, A]
     return cache
+
+
+def dropout_masks(params, n, p, rng):
+    """Inverted dropout's masks for a batch of n: one (n, sizes[l]) array per hidden layer,
+    each entry 0 with probability p (that unit is dropped for that example) and 1 / (1 - p)
+    otherwise, so that a unit's expected output is the same as without dropout: predict()
+    then uses the whole network as it is, with no masks and no rescaling."""
+    L, dtype = len(params) // 2, params["W1"].dtype
+    return [(rng.random((n, len(params[f"b{l}"])), dtype=np.float32) >= p)
+            * dtype.type(1 / (1 - p)) for l in range(1, L)]
 
 
 def cross_entropy(AL, Y):
@@ -258,18 +302,37 @@ def cross_entropy(AL, Y):
     return -np.sum(Y * np.log(np.maximum(AL, tiny))) / len(AL)
 
 
-def backward_prop(params, X, Y, cache, activation=ACTIVATION):
+def squared_error(AL, Y):
+    """Mean squared error on the probabilities, loss = (1/2n) sum_i sum_j (AL[i,j] - Y[i,j])^2:
+    the loss of a regression, here to show why classification uses cross-entropy."""
+    return np.sum((AL - Y) ** 2) / (2 * len(AL))
+
+
+LOSSES = {"cross-entropy": cross_entropy, "mse": squared_error}
+
+
+def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS):
     """Gradients of the mean loss with respect to every parameter (same keys and shapes),
-    by the chain rule from the last layer back to the first. cache: forward_prop's list."""
+    by the chain rule from the last layer back to the first. cache: forward_prop's Cache
+    (or the plain list [Z1, A1, ..., ZL, AL] of a network without dropout)."""
     g_deriv = ACTIVATIONS[activation][1]
     L = len(params) // 2
     Z = [None] + cache[0::2]                   # Z[l] (n, sizes[l]), for l = 1..L
     A = [X] + cache[1::2]                      # A[l] (n, sizes[l]); A[0] = X
+    masks = getattr(cache, "masks", None)      # M[l] (n, sizes[l]) for l = 1..L-1, or None
     n = len(X)
     grads = {}
-    # Into the last layer: softmax followed by cross-entropy has the famously simple
-    # gradient AL - Y; the 1/n is there because the loss is the mean over the batch.
-    dZ = (A[L] - Y) / n                        # (n, 10)
+    if loss == "cross-entropy":
+        # Into the last layer: softmax followed by cross-entropy has the famously simple
+        # gradient AL - Y; the 1/n is there because the loss is the mean over the batch.
+        dZ = (A[L] - Y) / n                    # (n, 10)
+    else:
+        # Squared error: dloss/dAL = (AL - Y) / n, then back through the softmax, whose
+        # slope is dAL_j/dZ_k = AL_j (delta_jk - AL_k), so dZ_k = AL_k (dA_k - sum_j dA_j AL_j).
+        # Every term has a factor AL_k: a confidently wrong answer (AL_k ~ 0 for the true
+        # class) gets almost no gradient, where cross-entropy's AL - Y is largest.
+        dA = (A[L] - Y) / n                    # (n, 10)
+        dZ = A[L] * (dA - np.sum(dA * A[L], axis=1, keepdims=True))  # (n, 10)
     for l in range(L, 0, -1):
         # into the layer's weights and biases (each example adds to the bias it passed through)
         grads[f"W{l}"] = A[l - 1].T @ dZ       # (sizes[l-1], sizes[l])
@@ -277,6 +340,8 @@ def backward_prop(params, X, Y, cache, activation=ACTIVATION):
         if l > 1:                              # (X, the data, needs no gradient)
             # back through the weights, into the previous layer's output A[l-1] ...
             dA = dZ @ params[f"W{l}"].T        # (n, sizes[l-1])
+            if masks:                          # ... through dropout: to the units kept ...
+                dA *= masks[l - 2]             # (M[l-1], the mask of the forward pass)
             # ... and back through its activation: for ReLU, only where the unit was on
             dZ = dA * g_deriv(Z[l - 1])        # (n, sizes[l-1])
     return {key: grads[key] for key in params}  # in the order of params: W1, b1, W2, ...
@@ -321,7 +386,7 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
 
 
 def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None, depth=1,
-               activation=ACTIVATION):
+               activation=ACTIVATION, loss=LOSS):
     """The optimiser's own peak learning rate, LR[optimizer], chosen at batch 256, momentum
     0.9 and one hidden ReLU layer, adapted to the rest (validation accuracy, docs/defaults.md):
     - a batch of B examples gives a gradient whose noise grows as 1 / sqrt(B), so below 256
@@ -338,8 +403,11 @@ def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None
       layers' steps: the rate grows as depth instead (four layers of 128: 98.20% at 2.0,
       97.26% at 0.5). Adam scales each step to about lr whatever the gradient, and keeps
       its rate at any depth.
-    Larger batches and less momentum keep the rate: scaling it up measured no better."""
-    lr = LR[optimizer] * LR_ACTIVATION[activation]
+    Larger batches and less momentum keep the rate: scaling it up measured no better.
+    - squared error starts from LR_MSE[optimizer] instead: its gradient carries the
+      softmax's slope, a factor under 1/4, so (S)GD needs a larger rate for the same step;
+      Adam scales its steps to about lr, and keeps its rate."""
+    lr = (LR_MSE if loss == "mse" else LR)[optimizer] * LR_ACTIVATION[activation]
     if batch_size < BATCH_SIZE and (n_train is None or batch_size < n_train):
         lr *= math.sqrt(batch_size / BATCH_SIZE)
     if optimizer == "momentum" and momentum > MOMENTUM:
@@ -385,15 +453,78 @@ class TrainingDiverged(ArithmeticError):
 # would warn about that on every step; instead train() checks each step's loss and stops.
 @np.errstate(over="ignore", invalid="ignore")
 def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
-               weight_decay=WEIGHT_DECAY, activation=ACTIVATION):
+               weight_decay=WEIGHT_DECAY, activation=ACTIVATION, loss=LOSS, masks=None):
     """One step of gradient descent on the mini-batch X (B, d), Y (B, 10): forward, loss,
-    backward, update. Returns the batch's loss, its class probabilities (B, 10) and the
-    gradients."""
-    cache = forward_prop(params, X, activation)
-    loss = cross_entropy(cache[-1], Y)
-    grads = backward_prop(params, X, Y, cache, activation)
+    backward, update. Returns the batch's loss, forward_prop's cache (its last entry the
+    class probabilities, (B, 10)) and the gradients."""
+    cache = forward_prop(params, X, activation, masks)
+    value = LOSSES[loss](cache[-1], Y)
+    grads = backward_prop(params, X, Y, cache, activation, loss)
     update_params(params, grads, state, lr, optimizer, momentum, weight_decay)
-    return loss, cache[-1], grads
+    return value, cache, grads
+
+
+def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=LOSS):
+    """'loss before training: 2.3071 on the 5,000 validation images (ln 10 = 2.3026 for a
+    network that knows nothing)': a network that gives each of k classes 1/k has a
+    cross-entropy of ln k. Small random weights start there; a far larger loss means
+    confident answers before any learning, from weights that are too large."""
+    X, y, which = ((X_val, y_val, "validation") if X_val is not None else
+                   (X_train[:VAL_SIZE], y_train[:VAL_SIZE], "first training"))
+    k = params[f"W{len(params) // 2}"].shape[1]
+    value = LOSSES[loss](predict_proba(params, X), one_hot(y, k, params["W1"].dtype))
+    nothing = (f"ln {k} = {math.log(k):.4f}" if loss == "cross-entropy" else
+               f"(1 - 1/{k}) / 2 = {(1 - 1 / k) / 2:.4f}")  # squared error of answering 1/k
+    return (f"loss before training: {value:.4f} on the {len(y):,} {which} images ({nothing} "
+            "for a network that knows nothing)")
+
+
+# Units that cannot learn. A ReLU that is off for every example passes back no gradient
+# and so never comes back on: it is dead. A sigmoid or tanh near either end of its range
+# has a slope near 0 and learns as slowly. Both are sampled as the layer speeds are.
+SATURATED = {"sigmoid": math.log(199), "tanh": math.atanh(0.99)}  # |z| beyond which g(z) is
+# within 1% of its range's end (sigmoid > 0.995 or < 0.005, |tanh| > 0.99): slope < 2% of most
+
+
+def stuck_units(Zs, activation):
+    """One sample, from a batch's hidden pre-activations Zs = [Z1, ..., Z(L-1)], each
+    (B, sizes[l]): for ReLU, each layer's (sizes[l],) units that were on for an example;
+    for sigmoid and tanh, each layer's share of outputs that are saturated."""
+    if activation == "relu":
+        return [(Z > 0).any(axis=0) for Z in Zs]
+    return [np.count_nonzero(np.abs(Z) > SATURATED[activation]) / Z.size for Z in Zs]
+
+
+def stuck_shares(samples, activation):
+    """An epoch's samples of stuck_units -> {"dead": per hidden layer, the share of units
+    that were on for no sampled example} for ReLU, {"saturated": the share of outputs}
+    otherwise."""
+    if activation == "relu":
+        return {"dead": [1 - float(np.mean(np.any(layer, axis=0))) for layer in zip(*samples)]}
+    return {"saturated": [float(np.mean(layer)) for layer in zip(*samples)]}
+
+
+def distinct_features(W, b):
+    """How many different things the units of a layer compute: the rank of its weights and
+    biases, stacked (fan_in + 1, width), to 1e-3 of the largest singular value. 0 when every
+    weight is 0, 1 when every unit is a copy of one, the width when no two are alike."""
+    s = np.linalg.svd(np.vstack([W, b]).astype(np.float64), compute_uv=False)
+    return int(np.count_nonzero(s > 1e-3 * s[0])) if s[0] > 0 else 0
+
+
+def symmetry_note(params, dropout=DROPOUT):
+    """After starting from init="zeros", where every unit of a layer is the same, the line
+    that says whether training ever told them apart."""
+    L = len(params) // 2
+    counts = [distinct_features(params[f"W{l}"], params[f"b{l}"]) for l in range(1, L)]
+    if max(counts) <= 1:
+        return ("hidden units identical: symmetry was never broken (all the units of a layer "
+                "started the same, so each got the same gradient and stayed the same)")
+    layers = ", ".join(f"layer {l}'s {len(params[f'b{l}'])} units compute {c} distinct "
+                       f"feature{'s' if c > 1 else ''}" for l, c in enumerate(counts, 1))
+    cause = "dropout's random masks" if dropout else "rounding, ~1e-10 a step,"
+    return (f"hidden units: {layers} (the rank of the weights); they started the same, and "
+            f"only {cause} told them apart")
 
 
 def keep_freed_memory():
@@ -415,18 +546,23 @@ def keep_freed_memory():
 def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
           batch_size=BATCH_SIZE, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
           momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=False, seed=SEED,
-          activation=ACTIVATION, num_classes=NUM_CLASSES, dtype=DTYPE, log=print, stop=None,
-          watch=None):
+          activation=ACTIVATION, init=INIT, loss=LOSS, dropout=DROPOUT, num_classes=NUM_CLASSES,
+          dtype=DTYPE, log=print, stop=None, watch=None):
     """Mini-batch gradient descent. X_train (n, d): uint8 pixels 0..255 or floats in [0, 1];
     y_train (n,) labels. Returns (params, history): one dict per epoch with the mean training
     loss and accuracy over the epoch's mini-batches, the validation accuracy, the learning
-    rate at the epoch's end, the seconds its steps took and db_norm, how fast each layer
-    learns (see below).
+    rate at the epoch's end, the seconds its steps took, db_norm, how fast each layer
+    learns, and for each hidden layer the share of its units that are dead (ReLU) or of its
+    outputs that are saturated (sigmoid, tanh): see below.
     hidden: the width of the hidden layer, or one width per hidden layer: (256, 128).
     lr: the peak learning rate; None takes the one that suits the optimiser, the batch, the
     depth and the activation (default_lr).
     augment: shift each batch by up to a pixel (square images, see shift_images); the
     command line turns it on for MNIST. dtype: what the network computes in.
+    init: the initial weights (init_params); loss: "cross-entropy" or "mse"; dropout: the
+    share p of hidden units dropped at each step (inverted dropout, dropout_masks).
+    Before the first step it logs the loss on the validation images (else on the first
+    training images), and after the last, whether the hidden units all stayed identical.
     stop: an optional threading.Event; once it is set, training ends after the current batch.
     watch: an optional function, called after every step as watch(params, epoch, batch,
     loss) and after an epoch's last step with the epoch's record as well; --serve's page
@@ -437,28 +573,39 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
         raise ValueError(f"optimizer must be one of {', '.join(LR)}; got {optimizer!r}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+    if init not in (None, *INITS):
+        raise ValueError(f"init must be one of {', '.join(INITS)} (or None: matched to the "
+                         f"activation); got {init!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout is the share of units dropped, >= 0 and < 1; got {dropout!r}")
     if augment and math.isqrt(X_train.shape[1]) ** 2 != X_train.shape[1]:
         raise ValueError(f"augment=True shifts square images; rows of {X_train.shape[1]} "
                          "features are not square: pass augment=False")
     if X_val is not None:
         check_data(X_val, y_val, num_classes, n_features=X_train.shape[1])
     if lr is None:
-        lr = default_lr(optimizer, momentum, batch_size, len(X_train), len(sizes) - 2, activation)
+        lr = default_lr(optimizer, momentum, batch_size, len(X_train), len(sizes) - 2, activation,
+                        loss)
     # Floats (fetch_openml gives float64 in column order) are copied once, in row order and in
     # the training dtype, rather than gathered slowly and converted batch after batch.
     X_train = np.ascontiguousarray(X_train, None if X_train.dtype == np.uint8 else dtype)
     keep_freed_memory()  # speed only: the numbers are the same without it
     rng = np.random.default_rng(seed)
     n, L = len(X_train), len(sizes) - 1
-    params = init_params(sizes, rng, dtype, activation)
+    params = init_params(sizes, rng, dtype, activation, init)
     state = init_optimizer(params, optimizer)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
+    if log:  # what the network knows before it learns: ln 10 = 2.30 for knowing nothing
+        log(loss_before_training(params, X_train, y_train, X_val, y_val, loss))
     history = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = rng.permutation(n)                         # a fresh shuffle every epoch
         loss_sum, correct, seen, db_norms = 0.0, 0, 0, []
+        stuck = []                                         # samples of stuck_units
         for b in range(steps_per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
             X = X_train[idx]                               # (B, d)
@@ -467,13 +614,14 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
             X = scale_pixels(X, dtype)
             Y = one_hot(y_train[idx], num_classes, dtype)  # (B, 10), in the params' dtype
             rate = learning_rate(lr, (epoch - 1) * steps_per_epoch + b, total_steps, schedule)
-            loss, P, grads = train_step(params, state, X, Y, rate, optimizer, momentum,
-                                        weight_decay, activation)
-            if not np.isfinite(loss):
+            masks = dropout_masks(params, len(idx), dropout, rng) if dropout else None
+            value, cache, grads = train_step(params, state, X, Y, rate, optimizer, momentum,
+                                             weight_decay, activation, loss, masks)
+            if not np.isfinite(value):
                 raise TrainingDiverged(f"training diverged at epoch {epoch}, batch {b + 1} "
-                                       f"(loss={loss}); try a smaller --lr")
-            loss_sum += loss * len(idx)
-            correct += np.count_nonzero(P.argmax(axis=1) == y_train[idx])
+                                       f"(loss={value}); try a smaller --lr")
+            loss_sum += value * len(idx)
+            correct += np.count_nonzero(cache[-1].argmax(axis=1) == y_train[idx])
             seen += len(idx)
             if b % 10 == 0:
                 # How fast each layer learns: the length of its bias gradient, ||dloss/db_l||
@@ -481,10 +629,11 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
                 # lr times it, and so, on average, do the weights beside it. Every 10th step
                 # is enough to see it, for ~0.05% of the epoch's time.
                 db_norms.append([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)])
+                stuck.append(stuck_units(cache[0:-2:2], activation))  # Z1, ..., Z(L-1)
             if b % 100 == 0:
                 flush_denormals(params, state)
             if watch and b + 1 < steps_per_epoch:  # (the last step comes with the record)
-                watch(params, epoch, b + 1, loss)
+                watch(params, epoch, b + 1, value)
             if stop is not None and stop.is_set():
                 break
         seconds = time.perf_counter() - start  # the training steps only, not the validation
@@ -492,26 +641,34 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
                   "val_acc": None if X_val is None else
                   accuracy(predict(params, X_val, activation), y_val),
                   "lr": rate, "seconds": seconds,
-                  "db_norm": np.mean(db_norms, axis=0).tolist()}  # (L,), layers 1..L
+                  "db_norm": np.mean(db_norms, axis=0).tolist(),  # (L,), layers 1..L
+                  **stuck_shares(stuck, activation)}  # "dead" or "saturated", (L - 1,)
         history.append(record)
         if watch:
-            watch(params, epoch, b + 1, loss, record)
+            watch(params, epoch, b + 1, value, record)
         if log:
-            log(format_epoch(record, epochs))
+            log(format_epoch(record, epochs, units=L > 2 or init not in (None, default_init(
+                activation))))
         if stop is not None and stop.is_set():
             if log:
                 log(f"interrupted in epoch {epoch} after batch {b + 1} of {steps_per_epoch}")
             break
+    if log and init == "zeros":
+        log(symmetry_note(params, dropout))
     return params, history
 
 
-def format_epoch(r, epochs):
+def format_epoch(r, epochs, units=False):
     """One line per epoch. With two or more hidden layers it ends with how fast each hidden
-    layer learns, as a multiple of the last one's: 0.01x there means 100 times slower."""
+    layer learns, as a multiple of the last one's: 0.01x there means 100 times slower; with
+    units, with each hidden layer's share of dead units or saturated outputs."""
     val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:5.2f}%"
     speeds = r["db_norm"][:-1]  # the hidden layers'
     layers = "" if len(speeds) < 2 else " | layers learn " + " ".join(
         f"{s / max(speeds[-1], 1e-30):.2g}x" for s in speeds)
+    if units:
+        kind = "dead" if "dead" in r else "saturated"
+        layers += f" | {kind} " + " ".join(f"{100 * share:.0f}%" for share in r[kind])
     return (f"epoch {r['epoch']:{len(str(epochs))}d}/{epochs} | loss {r['loss']:.4f} | "
             f"train {100 * r['train_acc']:5.2f}%{val} | lr {r['lr']:.4f} | "
             f"{r['seconds']:.1f}s{layers}")
@@ -591,22 +748,23 @@ def confused_pairs(C, top=5):
 # ----------------------------------------------------------------------------
 # 6. Checking the gradients: backprop against the definition of a derivative
 
-def numerical_gradients(params, X, Y, activation=ACTIVATION, h=1e-5):
+def numerical_gradients(params, X, Y, activation=ACTIVATION, h=1e-5, loss=LOSS, masks=None):
     """dloss/dP for every entry of every parameter by central differences,
     (loss(P + h) - loss(P - h)) / 2h, whose error is O(h^2) plus float64 round-off of
     ~1e-16 / h: h = 1e-5 keeps both small. Slow: two forward passes per entry, so use it on
-    a small network, in float64."""
-    def loss():
-        return cross_entropy(forward_prop(params, X, activation)[-1], Y)
+    a small network, in float64. masks: dropout's, held fixed, so that the loss is a
+    function of the parameters alone."""
+    def value():
+        return LOSSES[loss](forward_prop(params, X, activation, masks)[-1], Y)
     grads = {}
     for key, P in params.items():
         G = np.zeros_like(P)
         for i in np.ndindex(P.shape):
             saved = P[i]
             P[i] = saved + h
-            up = loss()
+            up = value()
             P[i] = saved - h
-            down = loss()
+            down = value()
             P[i] = saved
             G[i] = (up - down) / (2 * h)
         grads[key] = G
@@ -614,14 +772,21 @@ def numerical_gradients(params, X, Y, activation=ACTIVATION, h=1e-5):
 
 
 def relative_error(a, b):
-    """max |a - b| / (|a| + |b|), entry by entry; entries where both are ~0 count as equal."""
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
+    """||a - b|| / (||a|| + ||b||) over all the entries of a parameter: 0 where a and b agree,
+    1 where they have nothing in common. Over the whole array, not entry by entry, because
+    central differences are off by ~1e-11 whatever the size of the derivative: an entry of
+    ~1e-6 (deep behind sigmoids, or a unit dropped for most of the batch) would show 1e-5
+    although backprop is exact, and the check would fail on noise (entry by entry, seeds
+    0-3 reached 1.4e-5 with sigmoid and 2.9e-4 with dropout; this way, 1.1e-7 at most)."""
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12))
 
 
-def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolerance=1e-6):
+def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolerance=1e-6,
+                   loss=LOSS, dropout=0.0):
     """backward_prop against numerical_gradients, every entry of every parameter, on a small
     random float64 network of the given layer sizes, with non-zero biases and a batch of n
-    examples. One row per parameter: its largest gradient, largest absolute and relative
+    examples, for the loss given and, with dropout > 0, through one fixed set of dropout
+    masks. One row per parameter: its largest gradient, largest absolute and relative
     error, and ok."""
     rng = np.random.default_rng(seed)
     params = init_params(sizes, rng, np.float64, activation)
@@ -629,8 +794,10 @@ def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolera
         params[f"b{l}"] = 0.1 * rng.standard_normal(sizes[l])
     X = rng.random((n, sizes[0]))                                    # (n, 20)
     Y = one_hot(np.arange(n) % sizes[-1], sizes[-1], np.float64)     # (n, 10)
-    analytic = backward_prop(params, X, Y, forward_prop(params, X, activation), activation)
-    numeric = numerical_gradients(params, X, Y, activation)
+    masks = dropout_masks(params, n, dropout, rng) if dropout else None
+    analytic = backward_prop(params, X, Y, forward_prop(params, X, activation, masks),
+                             activation, loss)
+    numeric = numerical_gradients(params, X, Y, activation, loss=loss, masks=masks)
     rows = []
     for key in params:
         error = relative_error(analytic[key], numeric[key])
@@ -993,8 +1160,8 @@ def network_sizes(params):
 def load_params(path):
     """Read weights written by save_params: (params, activation), params a Params of W1,
     b1, ..., WL, bL that knows its activation. A file from before networks had any depth
-    (W1, b1, W2, b2, no activation) is a ReLU network. Raises DataError, naming the file and the layer, for anything else;
-    never unpickles (which could run code)."""
+    (W1, b1, W2, b2, no activation) is a ReLU network. Raises DataError, naming the file
+    and the layer, for anything else; never unpickles (which could run code)."""
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files
@@ -1316,15 +1483,16 @@ def gradient_table(rows):
 
 
 def plot_run(path, history, params):
-    """Loss, accuracy and how fast each layer learns, per epoch, and each first-layer unit's
-    input weights (W1's columns) as a picture: the templates it has learned to look for."""
+    """Loss, accuracy, how fast each layer learns and how many of its units are stuck (dead
+    or saturated), per epoch, and each first-layer unit's input weights (W1's columns) as a
+    picture: the templates it has learned to look for."""
     import matplotlib
     matplotlib.use("Agg")  # draw to a file; no window
     import matplotlib.pyplot as plt
     import matplotlib.ticker
     epochs = [r["epoch"] for r in history]
-    fig = plt.figure(figsize=(14, 8))
-    grid = fig.add_gridspec(3, 2, width_ratios=[1, 2.2])
+    fig = plt.figure(figsize=(14, 10))
+    grid = fig.add_gridspec(4, 2, width_ratios=[1, 2.2])
     ax = fig.add_subplot(grid[0, 0])
     ax.plot(epochs, [r["loss"] for r in history])
     ax.set(title="training loss", yscale="log")
@@ -1341,7 +1509,17 @@ def plot_run(path, history, params):
     for l in range(1, speeds.shape[1] + 1):
         last = " (output)" if l == speeds.shape[1] else ""
         ax.plot(epochs, speeds[:, l - 1], label=f"layer {l}{last}")
-    ax.set(title="how fast each layer learns: ||dloss/db_l||", xlabel="epoch", yscale="log")
+    ax.set(title="how fast each layer learns: ||dloss/db_l||", yscale="log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.legend(fontsize="small")
+    ax = fig.add_subplot(grid[3, 0])
+    kind = "dead" if "dead" in history[0] else "saturated"
+    shares = 100 * np.array([r[kind] for r in history])     # (epochs, L - 1)
+    for l in range(1, shares.shape[1] + 1):
+        ax.plot(epochs, shares[:, l - 1], label=f"layer {l}")
+    ax.set(title={"dead": "dead units: on for no example (%)",
+                  "saturated": "saturated outputs: slope < 2% of its most (%)"}[kind],
+           xlabel="epoch", ylim=(-2, 102))
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend(fontsize="small")
     W1 = params["W1"]                                         # (784, hidden)
@@ -1364,9 +1542,11 @@ def plot_run(path, history, params):
     plt.close(fig)
 
 
-def run_record(args, history, test_accuracy, seconds, X_train, y_train):
+def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_accuracy):
     """Everything needed to compare or repeat a run, for --log: settings, a hash of the
-    training data, versions, the per-epoch history and the result."""
+    training data, versions, the per-epoch history and the result: the test accuracy and
+    the trained network's accuracy on its training images (without dropout, unlike the
+    epochs' "train"), whose gap to the test accuracy is how much it overfits."""
     import hashlib
     import platform
     from importlib.metadata import version
@@ -1377,7 +1557,8 @@ def run_record(args, history, test_accuracy, seconds, X_train, y_train):
             "training_examples": len(y_train),
             "versions": {"python": platform.python_version(), "numpy": np.__version__,
                          "scikit-learn": version("scikit-learn")},
-            "history": history, "test_accuracy": test_accuracy, "seconds": seconds}
+            "history": history, "test_accuracy": test_accuracy,
+            "train_accuracy": train_accuracy, "seconds": seconds}
 
 
 # ----------------------------------------------------------------------------
@@ -1398,6 +1579,16 @@ def parse_args(argv):
     p.add_argument("--activation", choices=list(ACTIVATIONS), default=ACTIVATION,
                    help="the hidden layers' activation, with He initialisation for relu and "
                         "Glorot's for sigmoid and tanh (default: %(default)s)")
+    p.add_argument("--init", choices=INITS, default=INIT,
+                   help="the initial weights: he or glorot (default: he for relu, glorot for "
+                        "sigmoid and tanh), or a lesson: zeros (every weight 0) or normal "
+                        "(N(0, 1): far too large)")
+    p.add_argument("--loss", choices=list(LOSSES), default=LOSS,
+                   help="cross-entropy, or mse: squared error on the probabilities, which "
+                        "learns slowly from confident mistakes (default: %(default)s)")
+    p.add_argument("--dropout", type=float, default=DROPOUT, metavar="P",
+                   help="drop each hidden unit with probability P at each training step "
+                        "(inverted dropout; 0 <= P < 1; default: 0, none)")
     p.add_argument("--epochs", type=int, default=EPOCHS,
                    help="passes over the training set (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=None,
@@ -1503,6 +1694,9 @@ def check_args(args):
         raise UsageError(f"--lr must be a finite number > 0 (got {args.lr})")
     if not 0 <= args.momentum < 1:
         raise UsageError(f"--momentum must be >= 0 and < 1 (got {args.momentum})")
+    if not 0 <= args.dropout < 1:
+        raise UsageError(f"--dropout is the share of hidden units dropped, >= 0 and < 1 "
+                         f"(got {args.dropout})")
     if not 0 <= args.weight_decay < 1:
         raise UsageError(f"--weight-decay must be >= 0 and < 1 (got {args.weight_decay})")
     if args.seed < 0:
@@ -1573,7 +1767,7 @@ def main(argv=None):
             print(f"saved curves and weight pictures to {args.plot}")
         if args.log:
             record = run_record(args, history, test_accuracy, time.perf_counter() - started,
-                                X_train, y_train)
+                                X_train, y_train, accuracy(predict(params, X_train), y_train))
             atomic_write(args.log, lambda f: f.write(json.dumps(record, indent=1).encode()))
             print(f"saved a record of the run to {args.log}")
         result = f"test accuracy: {100 * test_accuracy:.2f}%"
@@ -1600,9 +1794,11 @@ def main(argv=None):
 def run_gradcheck(args):
     """--gradcheck: a 20-8-10 network, or 20-W...-10 for --hidden W ..., in float64."""
     sizes = (20, *(args.hidden or [8]), NUM_CLASSES)
-    print(f"gradient check: network {'-'.join(map(str, sizes))}, {args.activation}, float64, "
-          f"{5} examples")
-    rows = gradient_check(args.seed, sizes=sizes, activation=args.activation)
+    dropout = f", dropout {args.dropout:g} (one fixed mask)" if args.dropout else ""
+    print(f"gradient check: network {'-'.join(map(str, sizes))}, {args.activation}, "
+          f"{args.loss}{dropout}, float64, {5} examples")
+    rows = gradient_check(args.seed, sizes=sizes, activation=args.activation, loss=args.loss,
+                          dropout=args.dropout)
     print("\n".join(gradient_table(rows)))
     return 0 if all(r["ok"] for r in rows) else 1
 
@@ -1623,10 +1819,11 @@ def drawing_weights(path):
     return params, activation
 
 
-def describe_network(sizes, activation):
+def describe_network(sizes, activation, init=INIT):
     """'network 784-256-128-10, 235,146 parameters, ReLU with He initialisation'."""
     n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # W_l and b_l of each layer
-    init = "He" if activation == "relu" else "Glorot"
+    init = {"he": "He", "glorot": "Glorot", "zeros": "all-zero", "normal": "N(0, 1)"}[
+        init or default_init(activation)]
     return (f"network {'-'.join(map(str, sizes))}, {n_params:,} parameters, "
             f"{ {'relu': 'ReLU'}.get(activation, activation)} with {init} initialisation")
 
@@ -1650,10 +1847,10 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
     details = fill_in_defaults(args, len(y_train), X_train.shape[1], mnist)
     sizes = layer_sizes(X_train.shape[1], args.hidden, NUM_CLASSES)
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
-          f"{describe_network(sizes, args.activation)} | seed {args.seed}")
+          f"{describe_network(sizes, args.activation, args.init)} | seed {args.seed}")
     print(", ".join(details), flush=True)  # what the run does, and why where it was chosen
-    settings = {key: getattr(args, key) for key in ("hidden", "activation", "epochs",
-                                                     "batch_size", "lr",
+    settings = {key: getattr(args, key) for key in ("hidden", "activation", "init", "loss",
+                                                     "dropout", "epochs", "batch_size", "lr",
                                                      "optimizer", "schedule", "momentum",
                                                      "weight_decay", "augment", "dtype",
                                                      "seed", "subset")}
@@ -1665,7 +1862,8 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
                                 optimizer=args.optimizer, schedule=args.schedule,
                                 momentum=args.momentum, weight_decay=args.weight_decay,
                                 augment=args.augment, seed=args.seed,
-                                activation=args.activation, dtype=np.dtype(args.dtype),
+                                activation=args.activation, init=args.init, loss=args.loss,
+                                dropout=args.dropout, dtype=np.dtype(args.dtype),
                                 log=lambda line: print(line, flush=True),
                                 stop=interrupted, watch=live)
     print(f"trained in {sum(r['seconds'] for r in history):.1f}s")
@@ -1684,6 +1882,9 @@ def layer_speed_summary(history):
     """How fast the first hidden layer learned against the last, in the first and the last
     epoch: 'hidden layer 1 learned 85x slower than hidden layer 4 in epoch 1 and ...'."""
     first, last = (np.array(r["db_norm"][:-1]) for r in (history[0], history[-1]))
+    if not first.any():  # --init zeros with ReLU or tanh: no gradient reaches them
+        return ("the hidden layers did not learn at all in epoch 1: every bias gradient "
+                "||dloss/db_l|| was 0")
     ratio, later = first[0] / max(first[-1], 1e-30), last[0] / max(last[-1], 1e-30)
     pace = (f"{1 / ratio:.0f}x slower than" if ratio < 0.5 else
             f"{ratio:.0f}x faster than" if ratio > 2 else f"about as fast ({ratio:.2g}x) as")
@@ -1707,7 +1908,7 @@ def fill_in_defaults(args, n_train, n_features, mnist):
         batch = f"batch {args.batch_size}"
     if args.lr is None:
         args.lr = default_lr(args.optimizer, args.momentum, args.batch_size, n_train,
-                             len(args.hidden), args.activation)
+                             len(args.hidden), args.activation, args.loss)
         depth, own = len(args.hidden), default_lr(args.optimizer, activation=args.activation)
         scaled = [what for what, lr, before in [  # which of them adapted the rate, if any
             (f"batch {args.batch_size}", default_lr(args.optimizer, MOMENTUM, args.batch_size,
@@ -1716,7 +1917,8 @@ def fill_in_defaults(args, n_train, n_features, mnist):
              LR[args.optimizer]),
             (args.activation, own, LR[args.optimizer]),
             (f"{depth} hidden layers", default_lr(args.optimizer, depth=depth,
-                                                  activation=args.activation), own)]
+                                                  activation=args.activation), own),
+            ("squared error", default_lr(args.optimizer, loss=args.loss), LR[args.optimizer])]
             if lr != before]
         listed = ", ".join(scaled[:-1]) + " and " + scaled[-1] if len(scaled) > 1 else \
             "".join(scaled)
@@ -1726,8 +1928,12 @@ def fill_in_defaults(args, n_train, n_features, mnist):
         details.append(f"lr {args.lr:g} ({args.schedule})")
     details.append(batch)
     details.append(f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}")
+    if args.loss != LOSS:
+        details.append("squared-error loss")
     if args.weight_decay:
         details.append(f"weight decay {args.weight_decay:g}")
+    if args.dropout:
+        details.append(f"dropout {args.dropout:g}")
     if args.dtype != np.dtype(DTYPE).name:
         details.append(args.dtype)
     if args.augment is None:

@@ -183,8 +183,8 @@ def test_float32_stays_float32_and_float64_stays_float64(monkeypatch):
     seen = set()
     real_backward_prop = nn.backward_prop
 
-    def spy(params, X, Y, cache, activation):
-        grads = real_backward_prop(params, X, Y, cache, activation)
+    def spy(params, X, Y, cache, *rest):
+        grads = real_backward_prop(params, X, Y, cache, *rest)
         seen.update(a.dtype for a in (X, Y, *cache, *grads.values()))
         return grads
     monkeypatch.setattr(nn, "backward_prop", spy)
@@ -334,7 +334,8 @@ def test_a_wrong_derivative_fails_the_gradient_check_in_the_layers_below_it(caps
 def test_gradcheck_checks_the_network_it_is_given(capsys):
     code, out, err = run_main(["--gradcheck", "--hidden", 7, 5, 3, "--activation", "tanh"],
                               capsys)
-    assert code == 0 and out.startswith("gradient check: network 20-7-5-3-10, tanh, float64")
+    assert code == 0 and out.startswith(
+        "gradient check: network 20-7-5-3-10, tanh, cross-entropy, float64")
     assert re.findall(r"^([Wb]\d) .* pass$", out, re.M) == [
         "W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"]
 
@@ -381,7 +382,8 @@ def test_layer_speeds_show_in_the_terminal_for_two_or_more_hidden_layers_only(ca
                                "--activation", "sigmoid"], capsys)
     epochs = [line for line in out.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 2
-    assert all(re.search(r"\| layers learn \S+x \S+x 1x$", line) for line in epochs), epochs
+    assert all(re.search(r"\| layers learn \S+x \S+x 1x \| saturated \d+% \d+% \d+%$", line)
+               for line in epochs), epochs
     first = float(re.search(r"layers learn (\S+)x", epochs[0])[1])
     assert first < 0.1  # sigmoid: layer 1 far slower than layer 3
     summary = re.search(r"^hidden layer 1 learned (\d+)x slower than hidden layer 3 in epoch 1",
@@ -731,6 +733,255 @@ def test_learns_real_mnist_to_98_point_2_percent_with_the_defaults(mnist):
 
 
 # ----------------------------------------------------------------------------
+# The classic lessons: initialisation (--init), the loss (--loss), dropout (--dropout)
+
+def test_each_init_gives_the_weights_it_names():
+    # he N(0, 2/fan_in) and glorot N(0, 2/(fan_in + fan_out)), matched to the activation
+    # when unset; zeros every weight 0; normal N(0, 1); biases 0 in every case; the same
+    # seed draws the same numbers whatever the init, so the shuffles that follow are alike
+    sizes = [784, 256, 10]
+    def stds(init, activation="relu"):
+        rng = np.random.default_rng(0)
+        params = nn.init_params(sizes, rng, np.float64, activation, init)
+        assert all(not params[f"b{l}"].any() for l in (1, 2))
+        return [params[f"W{l}"].std() for l in (1, 2)], rng.random()
+    (he, after), _ = stds("he"), None
+    assert np.allclose(he, [math.sqrt(2 / 784), math.sqrt(2 / 256)], rtol=0.02)
+    assert np.allclose(stds("glorot")[0], [math.sqrt(2 / 1040), math.sqrt(2 / 266)], rtol=0.02)
+    assert np.allclose(stds("normal")[0], [1, 1], rtol=0.02)
+    assert stds("zeros")[0] == [0, 0]
+    assert stds(None) == stds("he") and stds(None, "tanh") == stds("glorot", "tanh")
+    assert len({stds(init)[1] for init in nn.INITS}) == 1
+    with pytest.raises(ValueError, match="^init must be one of he, glorot, zeros, normal"):
+        nn.train(np.zeros((4, 3), np.uint8), np.arange(4) % 2, init="ones", log=None)
+
+
+def test_the_loss_before_training_is_ln_10_for_a_good_start_and_far_more_for_a_large_one(
+        mnist):
+    # on 5,000 MNIST images: He's start is within 0.15 of ln 10 = 2.30, the loss of knowing
+    # nothing; N(0, 1)'s is ~30x that with ReLU and ~5x with sigmoid: confident nonsense
+    X, y = mnist[0][:5000], mnist[1][:5000]
+    def before(activation, init):
+        params = nn.init_params([784, 128, 10], np.random.default_rng(0), np.float32,
+                                activation, init)
+        line = nn.loss_before_training(params, None, None, X, y)
+        assert line.endswith("on the 5,000 validation images (ln 10 = 2.3026 for a network "
+                             "that knows nothing)")
+        return float(line.split()[3])
+    assert abs(before("relu", None) - math.log(10)) < 0.15
+    assert abs(before("sigmoid", None) - math.log(10)) < 0.15
+    assert before("relu", "normal") > 30 and before("sigmoid", "normal") > 6
+
+
+def test_the_loss_before_training_is_the_only_new_line_of_a_default_run(capsys):
+    # it stands between the header and epoch 1; the epochs' lines gain nothing with one
+    # hidden layer at the default init
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 2], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[2].startswith("loss before training: ")
+    assert re.fullmatch(r"loss before training: \d\.\d{4} on the 143 validation images "
+                        r"\(ln 10 = 2\.3026 for a network that knows nothing\)", lines[2])
+    assert lines[3].startswith("epoch 1/2") and re.search(r"\| \d\.\ds$", lines[3])
+    assert not any("hidden units" in line for line in lines)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_all_zero_weights_learn_only_the_output_biases_and_answer_1(activation, mnist):
+    # every hidden unit outputs 0 (ReLU(0) = tanh(0) = 0), so no gradient reaches any
+    # weight: only b2 learns, the log of how common each digit is, and every answer is "1",
+    # the commonest: exactly 11.35% of the test set. The run says symmetry was never broken
+    X_train, y_train, X_test, y_test = nn.split_mnist(*mnist)
+    lines = []
+    params, history = nn.train(X_train, y_train, epochs=1, activation=activation,
+                               init="zeros", log=lines.append)
+    assert not any(params[key].any() for key in ("W1", "b1", "W2")) and params["b2"].any()
+    assert nn.accuracy(nn.predict(params, X_test), y_test) == 0.1135
+    assert lines[-1].startswith("hidden units identical: symmetry was never broken")
+    assert "| dead 100%" in lines[-2] if activation == "relu" else "| saturated 0%" in lines[-2]
+
+
+def test_all_zero_sigmoid_units_stay_copies_of_one_feature(mnist, capsys):
+    # sigmoid(0) = 1/2, so the units do learn, but all alike: in float64 W1's 128 columns
+    # stay one feature and the test accuracy stays far below the default's; in float32 the
+    # matrix products round the units apart by ~1e-10 and they make a few features, not 128
+    code, out, err = run_main(["--data", MNIST_NPZ, "--epochs", 3, "--activation", "sigmoid",
+                               "--init", "zeros", "--dtype", "float64"], capsys)
+    assert code == 0 and "hidden units identical: symmetry was never broken" in out
+    assert float(re.search(r"^test accuracy: (\S+)%$", out, re.M)[1]) < 50
+    X_train, y_train, _, _ = nn.split_mnist(*mnist)
+    lines = []
+    params, _ = nn.train(X_train[:20000], y_train[:20000], epochs=2, activation="sigmoid",
+                         init="zeros", log=lines.append)
+    assert nn.distinct_features(params["W1"], params["b1"]) < 16
+    assert re.fullmatch(r"hidden units (identical: symmetry was never broken.*|: layer 1's 128 "
+                        r"units compute \d distinct features? .*only rounding.*)", lines[-1])
+
+
+def test_dropout_breaks_the_symmetry_of_all_zero_weights():
+    # random masks tell the units apart where the data cannot, and the run says so
+    X_train, y_train, _, _, _ = nn.load_digits_data(seed=0)
+    lines = []
+    params, _ = nn.train(X_train, y_train, hidden=32, epochs=5, activation="sigmoid",
+                         init="zeros", dropout=0.2, log=lines.append)
+    assert nn.distinct_features(params["W1"], params["b1"]) == 32
+    assert lines[-1].endswith("they started the same, and only dropout's random masks told "
+                              "them apart")
+
+
+def test_distinct_features_counts_what_the_units_compute():
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((20, 6)), np.zeros(6)
+    assert nn.distinct_features(W, b) == 6
+    assert nn.distinct_features(np.repeat(W[:, :1], 6, axis=1), b) == 1
+    assert nn.distinct_features(np.zeros((20, 6)), b) == 0
+    copies = np.hstack([W[:, :2]] * 3) + 1e-9 * rng.standard_normal((20, 6))  # rounding
+    assert nn.distinct_features(copies, b) == 2
+
+
+def test_dead_relus_and_saturated_sigmoids_are_counted_per_hidden_layer():
+    # a ReLU unit on for no example is dead; a sigmoid or tanh output within 1% of its range's
+    # end (slope under 2% of its most) is saturated; each hidden layer has its own share
+    Z1 = np.array([[1.0, -1, -2, 0], [-1, -1, 3, 0]])  # unit 0 and 2 on once; 1 and 3 never
+    Z2 = np.array([[-1.0], [-2]])                      # the one unit never on
+    samples = [nn.stuck_units([Z1, Z2], "relu"), nn.stuck_units([-Z1, -Z2], "relu")]
+    assert nn.stuck_shares(samples[:1], "relu") == {"dead": [0.5, 1.0]}
+    assert nn.stuck_shares(samples, "relu") == {"dead": [0.25, 0.0]}  # over the whole epoch
+    assert nn.sigmoid(np.array(nn.SATURATED["sigmoid"])) == pytest.approx(0.995)
+    assert np.tanh(nn.SATURATED["tanh"]) == pytest.approx(0.99)
+    Z = np.array([[6.0, -6, 1, 0]])
+    assert nn.stuck_shares([nn.stuck_units([Z], "sigmoid")], "sigmoid") == {"saturated": [0.5]}
+    assert nn.stuck_shares([nn.stuck_units([Z], "tanh")], "tanh") == {"saturated": [0.5]}
+
+
+def test_the_record_and_the_epoch_lines_show_stuck_units_when_they_teach_something(capsys):
+    # every record has each hidden layer's share; the terminal shows it with two or more
+    # hidden layers, or when --init is not the one matched to the activation
+    def lines(*flags):
+        code, out, err = run_main(["--dataset", "digits", "--epochs", 2, *flags], capsys)
+        assert code == 0, err
+        return [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert not any("dead" in line for line in lines())
+    assert not any("dead" in line for line in lines("--init", "he"))
+    assert all(re.search(r"\| dead \d+% \d+%$", line) for line in lines("--hidden", 16, 16))
+    assert all(re.search(r"\| saturated \d+%$", line)
+               for line in lines("--init", "normal", "--activation", "sigmoid"))
+    X_train, y_train, _, _, _ = nn.load_digits_data(seed=0)
+    _, history = nn.train(X_train, y_train, hidden=(16, 8), epochs=2, log=None)
+    assert all(len(r["dead"]) == 2 and all(0 <= s <= 1 for s in r["dead"]) for r in history)
+
+
+def test_squared_error_and_its_gradient_through_the_softmax():
+    # (1/2n) sum (A - Y)^2; its gradient into the logits carries the softmax's slope, so a
+    # confidently wrong answer gets almost none of the push that cross-entropy gives it
+    A = np.array([[0.5, 0.5], [0.9, 0.1]])
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert nn.squared_error(A, Y) == pytest.approx((0.25 + 0.25 + 0.81 + 0.81) / 4)
+    params = {"W1": np.eye(2), "b1": np.zeros(2), "W2": 20 * np.eye(2), "b2": np.zeros(2)}
+    params = nn.Params(params, "relu")
+    X, Y = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])  # sure of class 0; it is class 1
+    cache = nn.forward_prop(params, X)
+    assert cache[-1][0, 0] > 0.999
+    push = {loss: np.abs(nn.backward_prop(params, X, Y, cache, loss=loss)["b2"]).max()
+            for loss in nn.LOSSES}
+    assert push["cross-entropy"] > 0.99 and push["mse"] < 0.01
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("loss, dropout", [("mse", 0.0), ("cross-entropy", 0.5), ("mse", 0.5)])
+def test_backprop_matches_central_differences_for_squared_error_and_dropout(activation, loss,
+                                                                            dropout):
+    # every parameter of 20-7-5-3-10, in float64, through the squared error's softmax slope
+    # and through one fixed set of dropout masks: relative error under 1e-6
+    rows = nn.gradient_check(sizes=(20, 7, 5, 3, 10), activation=activation, loss=loss,
+                             dropout=dropout)
+    assert len(rows) == 8 and all(r["max_grad"] > 1e-4 for r in rows)
+    assert all(r["rel_error"] < 1e-6 and r["ok"] for r in rows), rows
+
+
+def test_the_gradient_check_fails_where_backprop_forgets_the_mask(monkeypatch):
+    # the check is not fooled: a backward pass that ignores dropout's masks (here given the
+    # cache as a plain list, which carries none) is caught
+    real = nn.backward_prop
+    monkeypatch.setattr(nn, "backward_prop", lambda params, X, Y, cache, activation, loss:
+                        real(params, X, Y, list(cache), activation, loss))
+    rows = nn.gradient_check(sizes=(20, 7, 5, 10), dropout=0.5)
+    assert [r["name"] for r in rows if not r["ok"]] == ["W1", "b1", "W2", "b2"]
+
+
+def test_gradcheck_on_the_command_line_takes_the_loss_and_dropout(capsys):
+    code, out, err = run_main(["--gradcheck", "--hidden", 7, 5, "--activation", "tanh",
+                               "--loss", "mse", "--dropout", 0.3], capsys)
+    assert code == 0 and out.startswith("gradient check: network 20-7-5-10, tanh, mse, "
+                                        "dropout 0.3 (one fixed mask), float64")
+    assert sum(line.endswith("pass") for line in out.splitlines()) == 6
+
+
+def test_dropout_masks_keep_each_unit_with_probability_1_minus_p_and_scale_it_up():
+    params = nn.init_params([64, 100, 50, 10], np.random.default_rng(0))
+    masks = nn.dropout_masks(params, 2000, 0.3, np.random.default_rng(1))
+    assert [M.shape for M in masks] == [(2000, 100), (2000, 50)]
+    for M in masks:
+        assert M.dtype == np.float32 and set(np.unique(M)) == {0, np.float32(1 / 0.7)}
+        assert abs(np.mean(M == 0) - 0.3) < 0.01 and abs(M.mean() - 1) < 0.02
+
+
+def test_dropout_trains_by_the_seed_and_predicts_without_masks():
+    # the masks come from the run's generator: the same seed, the same weights; they change
+    # training (other weights than without dropout) but not predict, which is deterministic
+    # and uses the whole network, unscaled
+    X_train, y_train, X_test, y_test, _ = nn.load_digits_data(seed=0)
+    runs = [nn.train(X_train, y_train, hidden=64, epochs=5, dropout=d, log=None)[0]
+            for d in (0.5, 0.5, 0.0)]
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert not np.array_equal(runs[0]["W1"], runs[2]["W1"])
+    P = nn.predict_proba(runs[0], X_test)
+    assert np.array_equal(P, nn.predict_proba(runs[0], X_test))
+    assert np.array_equal(P, nn.forward_prop(runs[0], nn.scale_pixels(X_test), "relu")[-1])
+    assert nn.accuracy(P.argmax(axis=1), y_test) > 0.9
+    with pytest.raises(ValueError, match=r"^dropout is the share of units dropped, >= 0 and "
+                                         r"< 1; got 1"):
+        nn.train(X_train, y_train, dropout=1, log=None)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_big_network_memorises_a_small_training_set_and_dropout_narrows_the_gap(seed):
+    # the overfitting lesson in a second: 400 units learn all of 150 digits but a few in a
+    # hundred fewer of the other 1,647; dropping half the units at each step (measured:
+    # +1.0 to +1.3 points for seeds 0-2) does better on new digits, still memorising
+    X, y = digits()
+    order = np.random.default_rng(0).permutation(len(y))
+    train, test = order[:150], order[150:]
+    accuracies = {}
+    for p in (0.0, 0.5):
+        params, _ = nn.train(X[train], y[train], hidden=400, epochs=300, batch_size=64,
+                             dropout=p, seed=seed, log=None)
+        accuracies[p] = [nn.accuracy(nn.predict(params, X[i]), y[i]) for i in (train, test)]
+    assert accuracies[0.0][0] == accuracies[0.5][0] == 1.0     # the training set, memorised
+    assert accuracies[0.0][1] < 0.95                           # new digits: a gap of 5 points
+    assert accuracies[0.5][1] >= accuracies[0.0][1] + 0.005   # dropout: better on new digits
+
+
+def test_a_model_saved_before_init_loss_and_dropout_still_loads(tmp_path, capsys):
+    # the file as the previous version wrote it (its settings without the new flags) loads
+    # and evaluates; a new one records them
+    X_train, y_train, X_test, y_test, _ = nn.load_digits_data(seed=0)
+    params, _ = nn.train(X_train, y_train, epochs=3, log=None)
+    old = {"hidden": [128], "activation": "relu", "epochs": 3, "data": "digits"}
+    np.savez(tmp_path / "old.npz", **params, sizes=np.array([64, 128, 10]),
+             activation=np.array("relu"), settings=np.array(json.dumps(old)))
+    loaded, activation = nn.load_params(tmp_path / "old.npz")
+    assert activation == "relu" and np.array_equal(nn.predict(loaded, X_test),
+                                                   nn.predict(params, X_test))
+    code, out, err = run_main(["--dataset", "digits", "--load", tmp_path / "old.npz"], capsys)
+    assert code == 0, err
+    run_main(["--dataset", "digits", "--epochs", 1, "--dropout", 0.2, "--loss", "mse",
+              "--init", "glorot", "--save", tmp_path / "new.npz"], capsys)
+    with np.load(tmp_path / "new.npz") as f:
+        settings = json.loads(str(f["settings"]))
+    assert (settings["init"], settings["loss"], settings["dropout"]) == ("glorot", "mse", 0.2)
+
+
+# ----------------------------------------------------------------------------
 # Data: the OpenML path, its cache, the fallback, and the --data formats
 
 def copy_openml_download(target):
@@ -1038,6 +1289,11 @@ def run_main(args, capsys):
     (["--seed", -1], "--seed", ">= 0"),
     (["--optimizer", "rmsprop"], "--optimizer", "choose from 'sgd', 'momentum', 'adam'"),
     (["--epochs", "ten"], "--epochs", "invalid int value"),
+    (["--dropout", 1], "--dropout", ">= 0 and < 1 (got 1.0)"),
+    (["--dropout", -0.1], "--dropout", ">= 0 and < 1 (got -0.1)"),
+    (["--dropout", "nan"], "--dropout", ">= 0 and < 1 (got nan)"),
+    (["--init", "ones"], "--init", "choose from 'he', 'glorot', 'zeros', 'normal'"),
+    (["--loss", "hinge"], "--loss", "choose from 'cross-entropy', 'mse'"),
 ])
 def test_a_bad_flag_is_one_line_and_exit_code_2_before_any_work(args, flag, allowed, capsys,
                                                                monkeypatch):
@@ -1972,7 +2228,7 @@ def test_plot_with_matplotlib_writes_a_png(tmp_path, capsys):
 
 def test_plot_draws_each_layers_speed_on_a_log_scale(tmp_path, capsys, monkeypatch):
     # a 3-hidden-layer run: the speed panel has one line per layer, the output's named, on a
-    # log axis, and the numbers are the history's db_norm
+    # log axis, and the numbers are the history's db_norm; the dead units' likewise
     optional("matplotlib", "pip install matplotlib")
     import matplotlib.figure
     figures, real_savefig = [], matplotlib.figure.Figure.savefig
@@ -1991,6 +2247,11 @@ def test_plot_draws_each_layers_speed_on_a_log_scale(tmp_path, capsys, monkeypat
         "layer 1", "layer 2", "layer 3", "layer 4 (output)"]
     for l, line in enumerate(speed.get_lines()):
         assert np.allclose(line.get_ydata(), [r["db_norm"][l] for r in history])
+    # and the stuck panel one line per hidden layer: its share of dead units, from the history
+    dead = next(ax for ax in figures[0].axes if "dead units" in ax.get_title())
+    assert [line.get_label() for line in dead.get_lines()] == ["layer 1", "layer 2", "layer 3"]
+    for l, line in enumerate(dead.get_lines()):
+        assert np.allclose(line.get_ydata(), [100 * r["dead"][l] for r in history])
 
 
 def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, capsys):

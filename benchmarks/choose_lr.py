@@ -39,6 +39,9 @@ ROWS = [
     ("--optimizer adam --activation sigmoid", [0.005, 0.0125]),
     ("--optimizer adam --hidden 128 128 128 128 --activation sigmoid", [0.0125, 0.05]),
     ("--optimizer sgd --hidden 128 128 128 128", [0.25, 0.5]),
+    ("--loss mse", [0.2, 0.5, 1.0, 2.0, 4.0]),
+    ("--loss mse --optimizer sgd", [0.5, 1.0, 2.5, 5.0, 10.0]),
+    ("--loss mse --optimizer adam", [0.0025, 0.005, 0.01]),
 ]
 
 

@@ -16,6 +16,8 @@ prints the median epoch time of each and their ratio:
   threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn)
   layer speeds what sampling each layer's ||dloss/db_l|| every 10th step costs: the time of
                one sample (timeit), times the samples an epoch, over the epoch's time
+  stuck units  the same for counting each hidden layer's dead units (ReLU) or saturated
+               outputs (sigmoid), sampled with the layer speeds, and the epoch's summary
 """
 
 import os
@@ -115,6 +117,20 @@ def main():
         print(f"layer speeds, {'-'.join(map(str, nn.layer_sizes(784, hidden, 10)))}: "
               f"{1e6 * sample / 1000:.1f} us a sample, {-(-steps // 10)} samples an epoch of "
               f"{history[1]['seconds']:.3f} s: {100 * cost:.3f}% of it")
+        for activation in ("relu", "sigmoid"):
+            rng = np.random.default_rng(0)
+            Zs = [rng.standard_normal((nn.BATCH_SIZE, len(params[f"b{l}"]))).astype(np.float32)
+                  for l in range(1, L)]                                # the hidden layers'
+            sample = min(timeit.repeat(lambda: nn.stuck_units(Zs, activation), number=1000,
+                                       repeat=5)) / 1000
+            samples = [nn.stuck_units(Zs, activation) for _ in range(-(-steps // 10))]
+            summary = min(timeit.repeat(lambda: nn.stuck_shares(samples, activation),
+                                        number=100, repeat=5)) / 100
+            cost = (len(samples) * sample + summary) / history[1]["seconds"]
+            sizes = "-".join(map(str, nn.layer_sizes(784, hidden, 10)))
+            print(f"stuck units ({activation}), {sizes}: "
+                  f"{1e6 * sample:.1f} us a sample, {1e6 * summary:.0f} us the summary: "
+                  f"{100 * cost:.3f}% of the epoch")
 
 
 if __name__ == "__main__":
