@@ -311,10 +311,11 @@ def squared_error(AL, Y):
 LOSSES = {"cross-entropy": cross_entropy, "mse": squared_error}
 
 
-def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS):
+def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS, into_input=False):
     """Gradients of the mean loss with respect to every parameter (same keys and shapes),
     by the chain rule from the last layer back to the first. cache: forward_prop's Cache
-    (or the plain list [Z1, A1, ..., ZL, AL] of a network without dropout)."""
+    (or the plain list [Z1, A1, ..., ZL, AL] of a network without dropout). into_input:
+    go one layer further, through W1 into the pixels, and return (grads, dloss/dX)."""
     g_deriv = ACTIVATIONS[activation][1]
     L = len(params) // 2
     Z = [None] + cache[0::2]                   # Z[l] (n, sizes[l]), for l = 1..L
@@ -337,14 +338,26 @@ def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS):
         # into the layer's weights and biases (each example adds to the bias it passed through)
         grads[f"W{l}"] = A[l - 1].T @ dZ       # (sizes[l-1], sizes[l])
         grads[f"b{l}"] = dZ.sum(axis=0)        # (sizes[l],)
-        if l > 1:                              # (X, the data, needs no gradient)
+        if l > 1 or into_input:                # (training needs no gradient for X, the data)
             # back through the weights, into the previous layer's output A[l-1] ...
-            dA = dZ @ params[f"W{l}"].T        # (n, sizes[l-1])
+            dA = dZ @ params[f"W{l}"].T        # (n, sizes[l-1]); for l = 1, dloss/dX
+        if l > 1:
             if masks:                          # ... through dropout: to the units kept ...
                 dA *= masks[l - 2]             # (M[l-1], the mask of the forward pass)
             # ... and back through its activation: for ReLU, only where the unit was on
             dZ = dA * g_deriv(Z[l - 1])        # (n, sizes[l-1])
-    return {key: grads[key] for key in params}  # in the order of params: W1, b1, W2, ...
+    grads = {key: grads[key] for key in params}  # in the order of params: W1, b1, W2, ...
+    return (grads, dA) if into_input else grads
+
+
+def input_gradient(params, X, Y, activation=ACTIVATION):
+    """dloss/dX (n, 784): how the mean cross-entropy changes with each pixel of each image,
+    the same chain rule taken one layer further, through W1. It is what the network
+    responds to: stepping every pixel by eps along its sign raises the loss the most, to first
+    order, of any change of at most eps per pixel (a fooling image), against it raises the probability of the labels Y (a dream), and its
+    size shows which pixels decide (saliency). Y: one-hot (n, 10), the answers to judge."""
+    cache = forward_prop(params, X, activation)
+    return backward_prop(params, X, Y, cache, activation, into_input=True)[1]
 
 
 # ----------------------------------------------------------------------------
@@ -1255,6 +1268,84 @@ def show_mistakes(params, X, y, n, ascii=False, activation=None):
     return [head, ""] + side_by_side(blocks)
 
 
+def fool(params, X, y, eps, activation=None):
+    """The fast gradient sign method (Goodfellow et al., 2014): X (n, 784) pixels in [0, 1]
+    moved by eps, each in the direction that raises the loss, clip(X + eps sign(dloss/dX),
+    0, 1), so that no pixel moves by more than eps and all stay pixels."""
+    activation = trained_activation(params, activation)
+    Y = one_hot(y, params[f"W{len(params) // 2}"].shape[1], X.dtype)
+    return np.clip(X + X.dtype.type(eps) * np.sign(input_gradient(params, X, Y, activation)),
+                   0, 1)
+
+
+def attack(params, X, y, epsilons, rng, activation=None):
+    """For each eps: the accuracy on fool()'s images, on random +-eps noise (clipped alike),
+    and the mean probability the network gives its answer where the fooled image is read
+    wrong. X: pixels 0..255 (uint8) or floats in [0, 1]. Also returns, for the largest eps,
+    the fooled images (n, 784) and their answers."""
+    X = scale_pixels(X, params["W1"].dtype)
+    sweep = []
+    for eps in epsilons:
+        X_adv = fool(params, X, y, eps, activation)
+        P = predict_proba(params, X_adv, activation)                       # (n, 10)
+        noise = X.dtype.type(eps) * rng.choice(np.array([-1, 1], X.dtype), X.shape)
+        wrong = P.argmax(axis=1) != y
+        sweep.append({"eps": eps, "accuracy": 1 - float(np.mean(wrong)),
+                      "noise_accuracy": accuracy(predict(params, np.clip(X + noise, 0, 1),
+                                                         activation), y),
+                      "confidence": float(P.max(axis=1)[wrong].mean()) if wrong.any() else None})
+    return sweep, X_adv, P.argmax(axis=1)
+
+
+def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, show=3):
+    """--attack: one line per eps, then `show` digits read right but fooled at the largest
+    eps, each clean, fooled, and the pixels the attack raised, with both answers. Returns
+    (lines, the sweep) for --log."""
+    sweep, X_adv, answers = attack(params, X, y, epsilons, rng, activation)
+    lines = [f"attack eps {r['eps']:.2f}: test accuracy {100 * r['accuracy']:.1f}% (random noise "
+             f"of the same size: {100 * r['noise_accuracy']:.1f}%)" +
+             ("" if r["confidence"] is None else
+              f", fooled with {100 * r['confidence']:.0f}% confidence") for r in sweep]
+    clean = predict(params, X, activation)
+    fooled = np.flatnonzero((clean == y) & (answers != y))[:show]
+    X = scale_pixels(X, np.float32)
+    blocks = []
+    for i in fooled:
+        raised = 255 * (X_adv[i] > X[i])                     # the ink the attack added
+        blocks += [[f"#{i}: {y[i]}, read {clean[i]}"] + draw_digit(255 * X[i], ascii),
+                   [f"+ eps {sweep[-1]['eps']:g}: read {answers[i]}"] +
+                   draw_digit(255 * X_adv[i], ascii),
+                   ["the change: pixels raised"] + draw_digit(raised, ascii)]
+    if blocks:
+        lines += ["", f"fooled at eps {sweep[-1]['eps']:g}: the digit, the fooled image, the change"]
+        lines += side_by_side(blocks, width=3 * 28 + 2 * 3)
+    return lines, sweep
+
+
+def dream(params, steps=300, step=0.05, activation=None):
+    """What each class looks like to the network: for every class c, an image grown from
+    black by gradient ascent on log p(c), `steps` sign steps of `step` against dloss/dX
+    with the label c, kept in [0, 1] (cs231n's class visualisation, without its
+    regularisers). Returns the (10, 784) images and the (10, 10) probabilities of each."""
+    activation = trained_activation(params, activation)
+    dtype, k = params["W1"].dtype, params[f"W{len(params) // 2}"].shape[1]
+    X = np.zeros((k, params["W1"].shape[0]), dtype)                  # (10, 784), black
+    Y = np.eye(k, dtype=dtype)                                       # image c dreams of c
+    for _ in range(steps):
+        X = np.clip(X - dtype.type(step) * np.sign(input_gradient(params, X, Y, activation)),
+                    0, 1)
+    return X, predict_proba(params, X, activation)
+
+
+def dream_report(params, activation=None, ascii=False):
+    """--dream: the ten dreams drawn side by side, each with the probability the network
+    gives its class. Returns (lines, the images)."""
+    X, P = dream(params, activation=activation)
+    blocks = [[f"{c}: p = {P[c, c]:.2f}"] + draw_digit(255 * X[c], ascii) for c in range(len(X))]
+    return ["what each digit looks like to the network (gradient ascent from black):", ""] + \
+        side_by_side(blocks, width=4 * 28 + 3 * 3), X
+
+
 def confident_mistakes(P, y, n):
     """The indices of the n wrong answers with the highest probability, given the (n_test,
     10) probabilities P, most confident first; and how many answers were wrong."""
@@ -1542,7 +1633,8 @@ def plot_run(path, history, params):
     plt.close(fig)
 
 
-def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_accuracy):
+def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_accuracy,
+               attack=None):
     """Everything needed to compare or repeat a run, for --log: settings, a hash of the
     training data, versions, the per-epoch history and the result: the test accuracy and
     the trained network's accuracy on its training images (without dropout, unlike the
@@ -1558,7 +1650,8 @@ def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_ac
             "versions": {"python": platform.python_version(), "numpy": np.__version__,
                          "scikit-learn": version("scikit-learn")},
             "history": history, "test_accuracy": test_accuracy,
-            "train_accuracy": train_accuracy, "seconds": seconds}
+            "train_accuracy": train_accuracy, "seconds": seconds,
+            **({"attack": attack} if attack else {})}
 
 
 # ----------------------------------------------------------------------------
@@ -1633,6 +1726,14 @@ def parse_args(argv):
     looks = p.add_argument_group("looking inside")
     looks.add_argument("--show-mistakes", type=int, default=0, metavar="N",
                        help="draw the N test digits the network got wrong most confidently")
+    looks.add_argument("--attack", nargs="+", type=float, metavar="EPS",
+                       help="fool the trained (or --load) network: the test accuracy when every "
+                            "pixel moves by EPS against it (FGSM), beside random noise of the "
+                            "same size, and three fooled digits; e.g. --attack 0.05 0.1 0.2")
+    looks.add_argument("--dream", nargs="?", const="", metavar="FILE.npy",
+                       help="draw what each digit looks like to the trained (or --load) "
+                            "network, grown by gradient ascent; with FILE.npy, save the ten "
+                            "images there as a (10, 784) array of floats in [0, 1]")
     looks.add_argument("--predict", nargs="+", metavar="FILE",
                        help="with --load: classify your own digit images (.png with Pillow, "
                             ".pgm, .npy, .csv), prepared the way MNIST's were")
@@ -1701,7 +1802,8 @@ def check_args(args):
         raise UsageError(f"--weight-decay must be >= 0 and < 1 (got {args.weight_decay})")
     if args.seed < 0:
         raise UsageError(f"--seed must be a whole number >= 0 (got {args.seed})")
-    for flag, path in (("--save", args.save), ("--plot", args.plot), ("--log", args.log)):
+    for flag, path in (("--save", args.save), ("--plot", args.plot), ("--log", args.log),
+                       ("--dream", args.dream)):
         folder = os.path.dirname(os.path.abspath(path or "."))
         if path and (os.path.isdir(path) or not os.path.isdir(folder)
                      or not os.access(folder, os.W_OK)):
@@ -1711,6 +1813,9 @@ def check_args(args):
         raise UsageError(f"--show-mistakes must be a whole number >= 0 (got {args.show_mistakes})")
     if args.predict and not args.load:
         raise UsageError("--predict needs --load MODEL.npz: weights saved earlier with --save")
+    if args.attack and not all(0 < eps <= 1 for eps in args.attack):
+        raise UsageError("--attack takes sizes of change per pixel, each > 0 and <= 1, in the "
+                         f"network's pixel scale [0, 1] (got {' '.join(map(str, args.attack))})")
     if args.load and (args.plot or args.log):
         raise UsageError("--plot and --log describe a training run; they do not go with --load")
     if args.serve and args.predict:
@@ -1762,12 +1867,25 @@ def main(argv=None):
             print("\n".join(show_mistakes(params, X_test, y_test, args.show_mistakes,
                                            args.ascii, args.activation)))
         test_accuracy = accuracy(predictions, y_test)
+        sweep = None
+        if args.attack:
+            lines, sweep = attack_report(params, X_test, y_test, sorted(args.attack),
+                                         np.random.default_rng(args.seed), args.activation,
+                                         args.ascii)
+            print("\n".join(lines))
+        if args.dream is not None:
+            lines, dreams = dream_report(params, args.activation, args.ascii)
+            print("\n".join(lines))
+            if args.dream:
+                atomic_write(args.dream, lambda f: np.save(f, dreams.astype(np.float32)))
+                print(f"saved the ten dreams to {args.dream}")
         if args.plot:
             plot_run(args.plot, history, params)
             print(f"saved curves and weight pictures to {args.plot}")
         if args.log:
             record = run_record(args, history, test_accuracy, time.perf_counter() - started,
-                                X_train, y_train, accuracy(predict(params, X_train), y_train))
+                                X_train, y_train, accuracy(predict(params, X_train), y_train),
+                                sweep)
             atomic_write(args.log, lambda f: f.write(json.dumps(record, indent=1).encode()))
             print(f"saved a record of the run to {args.log}")
         result = f"test accuracy: {100 * test_accuracy:.2f}%"

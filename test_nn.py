@@ -961,6 +961,108 @@ def test_a_big_network_memorises_a_small_training_set_and_dropout_narrows_the_ga
     assert accuracies[0.5][1] >= accuracies[0.0][1] + 0.005   # dropout: better on new digits
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("sizes", [(20, 10), (20, 8, 10), (20, 7, 5, 3, 10)])
+def test_the_input_gradient_matches_central_differences(activation, sizes):
+    # dloss/dX, backprop taken one layer further, for every pixel of every example, against
+    # (loss(X + h) - loss(X - h)) / 2h, at any depth and with each activation, in float64
+    rng = np.random.default_rng(1)
+    params = nn.init_params(sizes, rng, np.float64, activation)
+    for l in range(1, len(sizes)):
+        params[f"b{l}"] = 0.1 * rng.standard_normal(sizes[l])
+    X = rng.random((4, sizes[0]))                                     # (4, 20)
+    Y = nn.one_hot(np.arange(4) % 10, 10, np.float64)                 # (4, 10)
+    analytic = nn.input_gradient(params, X, Y, activation)
+    assert analytic.shape == X.shape
+    numeric = np.zeros_like(X)
+    for i in np.ndindex(X.shape):
+        saved, h = X[i], 1e-5
+        X[i] = saved + h
+        up = nn.cross_entropy(nn.forward_prop(params, X, activation)[-1], Y)
+        X[i] = saved - h
+        down = nn.cross_entropy(nn.forward_prop(params, X, activation)[-1], Y)
+        X[i] = saved
+        numeric[i] = (up - down) / (2 * h)
+    assert nn.relative_error(analytic, numeric) < 1e-6
+    # and asking for it leaves the parameters' gradients as they were
+    cache = nn.forward_prop(params, X, activation)
+    grads, dX = nn.backward_prop(params, X, Y, cache, activation, into_input=True)
+    assert np.array_equal(dX, analytic)
+    plain = nn.backward_prop(params, X, Y, cache, activation)
+    assert all(np.array_equal(grads[k], plain[k]) for k in params)
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    X_train, y_train, X_test, y_test, _ = nn.load_digits_data(seed=0)
+    params, _ = nn.train(X_train, y_train, hidden=64, epochs=30, batch_size=32, log=None)
+    return params, X_test, y_test
+
+
+def test_fooling_images_stay_within_eps_and_in_0_1_and_fool_far_more_than_noise(digits_model):
+    # FGSM moves no pixel by more than eps, keeps every pixel in [0, 1], and the accuracy
+    # falls as eps grows, much faster than under random noise of the same size
+    params, X, y = digits_model
+    Xf = nn.scale_pixels(X, np.float32)
+    for eps in (0.02, 0.1, 0.3):
+        X_adv = nn.fool(params, Xf, y, eps)
+        assert X_adv.dtype == np.float32 and X_adv.shape == Xf.shape
+        assert np.abs(X_adv - Xf).max() <= eps + 1e-6
+        assert X_adv.min() >= 0 and X_adv.max() <= 1
+    sweep, X_adv, answers = nn.attack(params, X, y, [0.02, 0.05, 0.1, 0.2, 0.3],
+                                      np.random.default_rng(0))
+    accuracies = [r["accuracy"] for r in sweep]
+    assert accuracies[0] > 0.8 and accuracies == sorted(accuracies, reverse=True)
+    assert accuracies[-1] < 0.1
+    assert sweep[-1]["noise_accuracy"] > accuracies[-1] + 0.5
+    assert np.array_equal(answers, nn.predict(params, X_adv))
+    # the step is along the gradient's sign: the other way the loss falls instead of rising
+    Y = nn.one_hot(y, 10)
+    loss = lambda Z: nn.cross_entropy(nn.predict_proba(params, Z), Y)
+    assert loss(nn.fool(params, Xf, y, 0.05)) > loss(Xf) > loss(nn.fool(params, Xf, y, -0.05))
+
+
+def test_attack_on_the_command_line_prints_a_line_per_eps_and_logs_the_sweep(tmp_path,
+                                                                             capsys):
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 30, "--batch-size", 32,
+                               "--attack", 0.2, 0.05, "--log", tmp_path / "run.json"], capsys)
+    assert code == 0 and err == ""
+    lines = re.findall(r"^attack eps (\S+): test accuracy (\S+)% \(random noise of the same "
+                       r"size: (\S+)%\)(, fooled with \d+% confidence)?$", out, re.M)
+    assert [l[0] for l in lines] == ["0.05", "0.20"]          # in order of eps
+    assert float(lines[1][1]) < float(lines[0][1]) and float(lines[1][1]) < float(lines[1][2])
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert [r["eps"] for r in record["attack"]] == [0.05, 0.2]
+    assert f"{100 * record['attack'][1]['accuracy']:.1f}" == lines[1][1]
+    # fooled digits are drawn: read right before, read wrong after
+    heads = re.findall(r"^#\d+: (\d), read (\d) +\+ eps 0.2: read (\d)", out, re.M)
+    assert heads and all(a == b != c for a, b, c in heads)
+
+
+def test_each_dream_is_read_as_its_own_class_with_p_at_least_0_99(digits_model):
+    # gradient ascent from black: image c is read as c, surely, and stays pixels in [0, 1]
+    params, _, _ = digits_model
+    X, P = nn.dream(params)
+    assert X.shape == (10, 64) and X.min() >= 0 and X.max() <= 1
+    assert np.array_equal(P.argmax(axis=1), np.arange(10))
+    assert P[np.arange(10), np.arange(10)].min() >= 0.99
+    assert np.array_equal(P, nn.predict_proba(params, X))
+
+
+def test_dream_on_the_command_line_draws_ten_and_saves_them(tmp_path, capsys):
+    code, out, err = run_main(["--dataset", "digits", "--epochs", 30, "--batch-size", 32,
+                               "--dream", tmp_path / "dreams.npy"], capsys)
+    assert code == 0 and err == ""
+    ps = re.findall(r"(\d): p = (\S+)", out)
+    assert [c for c, _ in ps] == list("0123456789") and min(float(p) for _, p in ps) >= 0.99
+    dreams = np.load(tmp_path / "dreams.npy")
+    assert dreams.shape == (10, 64) and dreams.dtype == np.float32
+    assert 0 <= dreams.min() and dreams.max() <= 1
+    code, out, err = run_main(["--dataset", "digits", "--dream", tmp_path / "no" / "d.npy"],
+                              capsys)
+    assert code == 2 and err.count("\n") == 1 and "--dream" in err
+
+
 def test_a_model_saved_before_init_loss_and_dropout_still_loads(tmp_path, capsys):
     # the file as the previous version wrote it (its settings without the new flags) loads
     # and evaluates; a new one records them
@@ -1294,6 +1396,9 @@ def run_main(args, capsys):
     (["--dropout", "nan"], "--dropout", ">= 0 and < 1 (got nan)"),
     (["--init", "ones"], "--init", "choose from 'he', 'glorot', 'zeros', 'normal'"),
     (["--loss", "hinge"], "--loss", "choose from 'cross-entropy', 'mse'"),
+    (["--attack", 0.1, 0], "--attack", "each > 0 and <= 1, in the network's pixel scale"),
+    (["--attack", 25], "--attack", "each > 0 and <= 1, in the network's pixel scale"),
+    (["--attack", "nan"], "--attack", "(got nan)"),
 ])
 def test_a_bad_flag_is_one_line_and_exit_code_2_before_any_work(args, flag, allowed, capsys,
                                                                monkeypatch):
