@@ -3,7 +3,8 @@ benchmarks/experiments.py: "what happens if I change X?" Trains with the default
 then with one flag changed at a time, and prints the experiments table of the README: the
 test accuracy (median over seeds, and the range), the median epoch time, the whole training
 time, and what each change teaches (a lesson may quote the trained network's median
-accuracy on its own training images, {train}: its gap to the test accuracy is overfitting).
+accuracy on its own training images, {train}: its gap to the test accuracy is overfitting;
+and {attack}, the median accuracies under --attack, one per eps).
 
     python benchmarks/experiments.py                          # every row, ~25 minutes
     python benchmarks/experiments.py --only adam batch-size   # rows whose command has these
@@ -148,6 +149,14 @@ EXPERIMENTS = [
      "train {train}: where 800 units overfit, dropout helps"),
     ("--hidden 800 --epochs 60 --no-augment --dropout 0.5", "LeCun's MLP, dropout 0.5", 1,
      "train {train}: where 800 units overfit, dropout helps"),
+    ("--attack 0.05 0.1 0.2", "fooled: every pixel moved by eps against it", 3,
+     "test accuracy under FGSM at eps 0.05, 0.1, 0.2: {attack}"),
+    ("--hidden 256 128 --attack 0.05 0.1 0.2", "the same, two hidden layers", 3,
+     "{attack}: deeper is a little harder to fool, no more"),
+    ("--activation sigmoid --attack 0.05 0.1 0.2", "the same, sigmoid", 3,
+     "{attack}: smoother is a little harder to fool, no more"),
+    ("--no-augment --attack 0.05 0.1 0.2", "the same, trained without shifts", 3,
+     "{attack}: shifted batches are no defence"),
 ]
 
 
@@ -164,7 +173,8 @@ def run(flags, seed, folder):
     seconds = [r["seconds"] for r in record["history"]]
     speeds = record["history"][0]["db_norm"][:-1]  # the hidden layers', in epoch 1
     return {"accuracy": record["test_accuracy"], "epoch": statistics.median(seconds),
-            "training": sum(seconds), "speeds": speeds, "train": record["train_accuracy"]}
+            "training": sum(seconds), "speeds": speeds, "train": record["train_accuracy"],
+            "attack": [r["accuracy"] for r in record.get("attack", [])]}
 
 
 def summarise(flags, changes, lesson, runs):
@@ -174,6 +184,9 @@ def summarise(flags, changes, lesson, runs):
         return [command, changes, errors[0], "", "", lesson]
     accuracy = sorted(100 * r["accuracy"] for r in runs)
     lesson = lesson.replace("{train}", f"{statistics.median(100 * r['train'] for r in runs):.2f}%")
+    lesson = lesson.replace("{attack}", " / ".join(  # the median accuracy under each eps
+        f"{statistics.median(100 * a for a in eps):.1f}%" for eps in zip(*(r["attack"]
+                                                                          for r in runs))))
     hidden = len(runs[0]["speeds"])
     if hidden >= 2:  # how much slower the first hidden layer learns than the last
         ratio = statistics.median(r["speeds"][0] / r["speeds"][-1] for r in runs)
