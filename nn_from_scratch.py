@@ -1322,18 +1322,26 @@ def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, sho
     return lines, sweep
 
 
-def dream(params, steps=300, step=0.05, activation=None):
+def dream(params, steps=300, step=0.05, l2=0.0, blur=0, activation=None):
     """What each class looks like to the network: for every class c, an image grown from
     black by gradient ascent on log p(c), `steps` sign steps of `step` against dloss/dX
-    with the label c, kept in [0, 1] (cs231n's class visualisation, without its
-    regularisers). Returns the (10, 784) images and the (10, 10) probabilities of each."""
+    with the label c, kept in [0, 1] (cs231n's class visualisation). Returns the (10, 784)
+    images and the (10, 10) probabilities of each. The plain ascent makes whatever raises
+    p(c), speckle included; two penalties keep the image closer to a picture: l2 adds
+    (l2 / 2) ||x||^2 to each image's loss, so that only pixels worth their ink stay lit,
+    and blur > 0 smooths the image with a 3x3 box every `blur` steps (square images)."""
     activation = trained_activation(params, activation)
     dtype, k = params["W1"].dtype, params[f"W{len(params) // 2}"].shape[1]
     X = np.zeros((k, params["W1"].shape[0]), dtype)                  # (10, 784), black
     Y = np.eye(k, dtype=dtype)                                       # image c dreams of c
-    for _ in range(steps):
-        X = np.clip(X - dtype.type(step) * np.sign(input_gradient(params, X, Y, activation)),
-                    0, 1)
+    side = math.isqrt(X.shape[1])
+    for t in range(1, steps + 1):
+        G = k * input_gradient(params, X, Y, activation)  # (10, 784): each image's own loss
+        X = np.clip(X - dtype.type(step) * np.sign(G + dtype.type(l2) * X), 0, 1)
+        if blur and t % blur == 0:                        # the mean of each 3x3 neighbourhood
+            padded = np.pad(X.reshape(k, side, side), ((0, 0), (1, 1), (1, 1)), mode="edge")
+            X = sum(padded[:, i:i + side, j:j + side] for i in range(3)
+                    for j in range(3)).reshape(k, -1) / dtype.type(9)
     return X, predict_proba(params, X, activation)
 
 

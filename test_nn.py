@@ -1049,6 +1049,20 @@ def test_each_dream_is_read_as_its_own_class_with_p_at_least_0_99(digits_model):
     assert np.array_equal(P, nn.predict_proba(params, X))
 
 
+def test_the_dream_penalties_make_less_ink_and_smoother_images(digits_model):
+    # an L2 penalty leaves less ink and a blur smaller steps from pixel to pixel, and the
+    # dreams are still read as their own class
+    params, _, _ = digits_model
+    plain, _ = nn.dream(params)
+    small, P_small = nn.dream(params, l2=0.01)
+    smooth, P_smooth = nn.dream(params, blur=4)
+    roughness = lambda X: np.abs(np.diff(X.reshape(10, 8, 8), axis=2)).mean()
+    assert small.sum() < 0.5 * plain.sum()
+    assert roughness(smooth) < 0.5 * roughness(plain)
+    for P in (P_small, P_smooth):
+        assert np.array_equal(P.argmax(axis=1), np.arange(10))
+
+
 def test_dream_on_the_command_line_draws_ten_and_saves_them(tmp_path, capsys):
     code, out, err = run_main(["--dataset", "digits", "--epochs", 30, "--batch-size", 32,
                                "--dream", tmp_path / "dreams.npy"], capsys)
