@@ -1271,11 +1271,12 @@ def show_mistakes(params, X, y, n, ascii=False, activation=None):
 def fool(params, X, y, eps, activation=None):
     """The fast gradient sign method (Goodfellow et al., 2014): X (n, 784) pixels in [0, 1]
     moved by eps, each in the direction that raises the loss, clip(X + eps sign(dloss/dX),
-    0, 1), so that no pixel moves by more than eps and all stay pixels."""
+    0, 1), so that no pixel moves by more than eps and all stay pixels. eps: a number, or
+    an array that broadcasts against X, such as one eps per row, shape (n, 1)."""
     activation = trained_activation(params, activation)
     Y = one_hot(y, params[f"W{len(params) // 2}"].shape[1], X.dtype)
-    return np.clip(X + X.dtype.type(eps) * np.sign(input_gradient(params, X, Y, activation)),
-                   0, 1)
+    return np.clip(X + np.asarray(eps, X.dtype) * np.sign(input_gradient(params, X, Y,
+                                                                          activation)), 0, 1)
 
 
 def attack(params, X, y, epsilons, rng, activation=None):
@@ -2107,7 +2108,9 @@ def predict_request(params, body, activation=ACTIVATION):
     8-bit grayscale, row by row, either ink colour}. Returns the label, the ten
     probabilities, the 28x28 image the network sees (784 ints 0..255), the first hidden
     layer's activations A1 and, for a deeper network, each further hidden layer's
-    [A2, ..., A(L-1)]; raises RequestError for anything else."""
+    [A2, ..., A(L-1)], and the saliency |dloss/dx| (784 ints 0..255); with "fool": true,
+    also "fooled", the least eps that changes the answer, what it becomes and the image
+    (or null up to 0.5); raises RequestError for anything else."""
     try:
         request = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
@@ -2133,10 +2136,25 @@ def predict_request(params, body, activation=ACTIVATION):
         x = mnist_style(np.frombuffer(raw, dtype=np.uint8).reshape(h, w).astype(np.float64))
     except DataError as e:  # a blank pad: nothing to guess
         raise RequestError(422, str(e)) from None
-    cache = forward_prop(params, scale_pixels(x[None], params["W1"].dtype), activation)
+    X = scale_pixels(x[None], params["W1"].dtype)   # (1, 784)
+    cache = forward_prop(params, X, activation)
     hidden = [A[0].tolist() for A in cache[1:-1:2]]   # A1, ..., A(L-1): (width,) each
-    return {"label": int(cache[-1][0].argmax()), "probabilities": cache[-1][0].tolist(),
-            "image": x.tolist(), "hidden": hidden[0] if hidden else [], "deeper": hidden[1:]}
+    label = int(cache[-1][0].argmax())
+    # which pixels decide: |dloss/dx| for the answer it gives, brightest 255
+    g = np.abs(input_gradient(params, X, one_hot([label], len(cache[-1][0]), X.dtype),
+                                activation)[0])
+    answer = {"label": label, "probabilities": cache[-1][0].tolist(), "image": x.tolist(),
+              "hidden": hidden[0] if hidden else [], "deeper": hidden[1:],
+              "saliency": np.rint(255 * g / max(g.max(), 1e-30)).astype(int).tolist()}
+    if request.get("fool"):  # the smallest eps of 0.01, 0.02, ..., 0.5 that changes the answer
+        eps = np.arange(1, 51)[:, None] / 100                          # (50, 1)
+        X_adv = fool(params, np.repeat(X, 50, axis=0), [label] * 50, eps, activation)
+        flipped = np.flatnonzero(predict(params, X_adv, activation) != label)
+        answer["fooled"] = None if not len(flipped) else {
+            "eps": float(eps[flipped[0], 0]), "label": int(predict(params, X_adv[flipped[:1]],
+                                                                   activation)[0]),
+            "image": np.rint(255 * X_adv[flipped[0]]).astype(int).tolist()}
+    return answer
 
 
 def model_summary(params, activation=ACTIVATION):
@@ -2166,7 +2184,7 @@ class Live:
         self.activation, self.epochs, self.batches = activation, epochs, batches
         self.history, self.losses, self.recent = [], [], []  # records; [step, loss]; losses
         self.started, self.last, self.version = time.perf_counter(), -math.inf, 0
-        self.snapshot = None
+        self.snapshot, self.dreams = None, (None, None)  # dreams: (of which snapshot, JSON)
         self.publish(params, 0, 0, {"done": params is not None, "training": params is None})
 
     def start(self, epochs, batches):
@@ -2217,8 +2235,8 @@ class Live:
 
 
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """GET / (the page), GET /progress, GET /model, POST /predict; nothing else, and no file
-    from disk. Every answer comes from one snapshot of server.live (see Live)."""
+    """GET / (the page), GET /progress, GET /model, GET /dreams, POST /predict; nothing else,
+    and no file from disk. Every answer comes from one snapshot of server.live (see Live)."""
     timeout = 10  # seconds a client may take over its request before it is dropped
 
     def do_GET(self):
@@ -2233,11 +2251,21 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
             if snapshot["model"] is None:
                 return self.fail(503, "the network has not taken its first step yet")
             self.reply(200, snapshot["model"], "application/json")
+        elif self.path == "/dreams":  # computed once per snapshot, when a page asks
+            if snapshot["params"] is None:
+                return self.fail(503, "the network has not taken its first step yet")
+            live = self.server.live
+            if live.dreams[0] is not snapshot:
+                X, P = dream(snapshot["params"], activation=live.activation)
+                live.dreams = (snapshot, json.dumps({
+                    "images": np.rint(255 * X).astype(int).tolist(),
+                    "p": P[np.arange(len(P)), np.arange(len(P))].tolist()}).encode())
+            self.reply(200, live.dreams[1], "application/json")
         elif self.path == "/favicon.ico":
             self.reply(204)
         else:
-            self.fail(404, f"no page {self.path[:80]}; there is GET /, GET /progress and "
-                           "POST /predict")
+            self.fail(404, f"no page {self.path[:80]}; there is GET /, GET /model, GET /dreams, "
+                           "GET /progress and POST /predict")
 
     def do_POST(self):
         if not self.host_is_ours():
@@ -2382,6 +2410,11 @@ PAGE = """<!doctype html>
   #mistakes { display: flex; flex-wrap: wrap; gap: .8rem; }
   #mistakes figure { margin: 0; font-size: .85rem; text-align: center; }
   #mistakes canvas { width: 84px; image-rendering: pixelated; display: block; }
+  #dreamt { display: flex; flex-wrap: wrap; gap: .8rem; }
+  #dreamt figure { margin: 0; font-size: .85rem; text-align: center; }
+  #dreamt canvas { width: 84px; image-rendering: pixelated; display: block; }
+  #fooled { margin-top: .6rem; }
+  #fooled[hidden] { display: none; }
   #accuracy { font-size: 1.6rem; font-weight: 700; margin: 0 0 .6rem; }
 </style>
 </head>
@@ -2418,6 +2451,14 @@ PAGE = """<!doctype html>
     <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet.
       <span id="votes">Bars: how its firing votes for each digit.</span></p>
   </section>
+  <section id="inside">
+    <h2>Which pixels decide: |dloss/dx|</h2>
+    <canvas id="saliency" class="pixels" width="28" height="28"></canvas>
+    <button id="fool">Fool it</button>
+    <p id="fool-note" class="note">The smallest change to every pixel, in the direction that
+      hurts, that makes it read another digit.</p>
+    <canvas id="fooled" class="pixels" width="28" height="28" hidden></canvas>
+  </section>
   <section id="deeper" hidden>
     <h2>Deeper hidden layers: brighter fires more</h2>
     <div id="layers"></div>
@@ -2429,6 +2470,13 @@ PAGE = """<!doctype html>
     <canvas></canvas>
     <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet. While it trains,
       watch the noise turn into strokes.</p>
+  </section>
+  <section id="dreams" class="wide">
+    <h2>What each digit looks like to the network</h2>
+    <button id="dream">Dream</button>
+    <div id="dreamt"></div>
+    <p class="note">Each grown from a black image by gradient ascent on the probability of
+      its digit, with the weights of the moment: speckle, not strokes, is what it responds to.</p>
   </section>
   <section id="result" class="wide" hidden>
     <h2>On the 10,000 test digits</h2>
@@ -2446,6 +2494,7 @@ PAGE = """<!doctype html>
 const $ = id => document.getElementById(id), pad = $("pad"), ink = pad.getContext("2d");
 let model = null, answer = null, unit = null;  // the weights, the last reply, the unit shown
 let drawn = false, busy = false, again = false, timer = null, version = 0, fetched = 0;
+let fooling = false;  // after "Fool it", every answer comes with its fooled image
 
 function bars(parent, signed) {  // ten rows of digit, bar, number; returns their setter
   const rows = [...Array(10)].map((_, k) => parent.appendChild(Object.assign(
@@ -2478,6 +2527,13 @@ function show() {
   $("prediction").textContent = answer ? answer.label : "?";
   showProbabilities(answer ? answer.probabilities : Array(10).fill(0));
   paint($("seen"), answer ? answer.image : Array(784).fill(0), v => [v, v, v]);
+  paint($("saliency"), answer ? answer.saliency : Array(784).fill(0), v => [v, v, v]);
+  const fooled = answer && answer.fooled;
+  $("fooled").hidden = !fooled;
+  if (fooled) paint($("fooled"), fooled.image, v => [v, v, v]);
+  if (fooling && answer) $("fool-note").textContent = fooled
+    ? `Every pixel moved by ${fooled.eps.toFixed(2)}: now it reads ${fooled.label}.`
+    : "No change of up to 0.5 per pixel makes it read another digit.";
   if (!model) return;
   light($("hidden").children, answer && answer.hidden);
   [...$("layers").querySelectorAll(".units")].forEach(
@@ -2514,7 +2570,8 @@ async function predict() {  // one request at a time; strokes made meanwhile sen
   try {
     const response = await fetch("/predict", {
       method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({width: pad.width, height: pad.height, pixels: btoa(bytes)})});
+      body: JSON.stringify({width: pad.width, height: pad.height, pixels: btoa(bytes),
+                            fool: fooling})});
     const reply = await response.json();
     answer = response.ok && drawn ? reply : null;
   } catch (error) {
@@ -2525,9 +2582,23 @@ async function predict() {  // one request at a time; strokes made meanwhile sen
   if (again) { again = false; predict(); }
 }
 
+async function dreams() {  // the ten dreams of the weights of the moment
+  const reply = await (await fetch("/dreams")).json();
+  if (!reply.images) return;
+  $("dreamt").replaceChildren(...reply.images.map((image, k) => {
+    const figure = document.createElement("figure"), canvas = document.createElement("canvas");
+    Object.assign(canvas, {width: 28, height: 28});
+    paint(canvas, image, v => [v, v, v]);
+    figure.append(canvas, `${k}: p = ${reply.p[k].toFixed(2)}`);
+    return figure;
+  }));
+}
+
 function clear() {
   Object.assign(ink, {fillStyle: "#fff"}).fillRect(0, 0, pad.width, pad.height);
-  [drawn, answer] = [false, null];
+  [drawn, answer, fooling] = [false, null, false];
+  $("fool-note").textContent = "The smallest change to every pixel, in the direction that "
+    + "hurts, that makes it read another digit.";
   show();
 }
 
@@ -2553,6 +2624,8 @@ pad.addEventListener("pointermove", event => {
 });
 pad.addEventListener("lostpointercapture", predict);  // the pen is lifted
 $("clear").addEventListener("click", clear);
+$("fool").addEventListener("click", () => { fooling = true; predict(); });
+$("dream").addEventListener("click", dreams);
 
 function build(m) {  // the unit panel and the deeper layers' grids, once
   $("layer1").textContent = m.sizes.length > 3 ? "Hidden layer 1: brighter fires more"

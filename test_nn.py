@@ -2475,6 +2475,37 @@ def test_the_page_and_its_model_are_served_and_nothing_else():
             assert status == 404 and "GET /progress and POST /predict" in answer["error"]
 
 
+def test_the_page_shows_which_pixels_decide_fools_the_digit_and_dreams(mnist, mnist_model):
+    # /predict adds the saliency |dloss/dx| of the answer it gives (brightest 255) and, when
+    # asked, the smallest eps of 0.01..0.5 that changes it, with the fooled image within eps
+    # of the one it read; GET /dreams gives ten images, each read as its digit, p >= 0.99
+    X_test, y_test = mnist[0][60000:60100], mnist[1][60000:60100]
+    i = int(np.flatnonzero(nn.predict(mnist_model, X_test) == y_test)[0])
+    big = np.kron(X_test[i].reshape(28, 28), np.ones((10, 10)))
+    with page_server(mnist_model) as port:
+        status, plain = request(port, "POST", "/predict", pad_body(big))
+        assert status == 200 and "fooled" not in plain
+        saliency = np.array(plain["saliency"])
+        assert saliency.shape == (784,) and saliency.min() >= 0 and saliency.max() == 255
+        x = nn.scale_pixels(np.array(plain["image"], np.uint8)[None], np.float32)
+        g = np.abs(nn.input_gradient(mnist_model, x, nn.one_hot([plain["label"]]), "relu"))[0]
+        assert np.array_equal(saliency, np.rint(255 * g / g.max()).astype(int))
+        body = json.loads(pad_body(big))
+        status, answer = request(port, "POST", "/predict", json.dumps({**body, "fool": True}))
+        fooled = answer["fooled"]
+        assert status == 200 and 0 < fooled["eps"] <= 0.5 and fooled["label"] != answer["label"]
+        image = np.array(fooled["image"])
+        assert image.min() >= 0 and image.max() <= 255
+        assert np.abs(image - np.array(answer["image"])).max() <= 255 * fooled["eps"] + 1
+        assert nn.predict(mnist_model, image.astype(np.uint8)[None])[0] == fooled["label"]
+        less = nn.fool(mnist_model, x, [answer["label"]], fooled["eps"] - 0.01)
+        assert nn.predict(mnist_model, less)[0] == answer["label"]  # the smallest that works
+        status, dreams = request(port, "GET", "/dreams")
+        images = np.array(dreams["images"])
+        assert status == 200 and images.shape == (10, 784) and min(dreams["p"]) >= 0.99
+        assert np.array_equal(nn.predict(mnist_model, images.astype(np.uint8)), np.arange(10))
+
+
 GOOD = pad_body(np.kron(np.eye(28, dtype=np.uint8) * 255, np.ones((10, 10), np.uint8)))
 
 
@@ -2941,6 +2972,55 @@ def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(browser, mnist
             driver.save_screenshot(os.path.join(folder, "page-wide.png"))
             driver.set_window_size(400, 2200)
             driver.save_screenshot(os.path.join(folder, "page-narrow.png"))
+
+
+def test_in_a_real_browser_the_page_fools_the_drawn_digit_and_shows_the_dreams(browser,
+                                                                               mnist_model):
+    # a drawn 3 shows its saliency; "Fool it" shows the image, moved by the least eps, that
+    # it reads as another digit, and says so; "Dream" draws the ten dreams, each p >= 0.99;
+    # the console shows no error. With NN_SCREENSHOTS=DIR it saves a wide and a narrow view
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    painted = ("return Array.from(arguments[0].getContext('2d').getImageData(0, 0, 28, 28)"
+               ".data).filter((v, i) => i % 4 == 0 && v > 0).length")
+    with page_server(mnist_model) as port, headless_chromium() as driver:
+        driver.set_window_size(1300, 1000)
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(driver, 10)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#hidden div")) == 128)
+        draw_on_pad(driver, 3, "mouse")
+        prediction = driver.find_element(By.ID, "prediction")
+        wait.until(lambda d: prediction.text == "3")
+        saliency = driver.find_element(By.ID, "saliency")
+        wait.until(lambda d: d.execute_script(painted, saliency) > 20)
+        fooled = driver.find_element(By.ID, "fooled")
+        assert not fooled.is_displayed()
+        driver.find_element(By.ID, "fool").click()
+        note = driver.find_element(By.ID, "fool-note")
+        wait.until(lambda d: note.text.startswith("Every pixel moved by"))
+        eps, label = re.fullmatch(r"Every pixel moved by (\S+): now it reads (\d)\.", note.text).groups()
+        assert 0 < float(eps) <= 0.5 and label != "3" and fooled.is_displayed()
+        assert driver.execute_script(painted, fooled) > 100  # the faint change shows everywhere
+        driver.find_element(By.ID, "dream").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dreamt figure")) == 10)
+        captions = [f.text for f in driver.find_elements(By.CSS_SELECTOR, "#dreamt figure")]
+        assert [c.split(":")[0] for c in captions] == list("0123456789")
+        assert min(float(c.split("= ")[1]) for c in captions) >= 0.99
+        driver.find_element(By.ID, "clear").click()
+        wait.until(lambda d: not fooled.is_displayed() and prediction.text == "?")
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+        folder = os.environ.get("NN_SCREENSHOTS")
+        if folder:
+            draw_on_pad(driver, 3, "mouse")
+            driver.find_element(By.ID, "fool").click()
+            wait.until(lambda d: note.text.startswith("Every pixel moved by"))
+            driver.set_window_size(1300, 2000)
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(os.path.join(folder, "inside-wide.png"))
+            driver.set_window_size(400, 2600)
+            driver.execute_script("document.getElementById('inside').scrollIntoView()")
+            driver.save_screenshot(os.path.join(folder, "inside-narrow.png"))
 
 
 def test_in_a_real_browser_the_prediction_updates_while_the_pen_is_still_down(browser, mnist_model):
