@@ -2509,6 +2509,24 @@ def test_the_page_shows_which_pixels_decide_fools_the_digit_and_dreams(mnist, mn
 GOOD = pad_body(np.kron(np.eye(28, dtype=np.uint8) * 255, np.ones((10, 10), np.uint8)))
 
 
+def test_before_the_first_step_the_weights_pages_say_so_in_one_line():
+    # a page opened while the data still loads: /model, /dreams and /predict answer 503
+    # with one line, and /progress already answers
+    server = nn.make_server(nn.Live(activation="relu"), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        for method, path, body in (("GET", "/model", b""), ("GET", "/dreams", b""),
+                                   ("POST", "/predict", GOOD)):
+            status, answer = request(port, method, path, body)
+            assert status == 503 and "first step" in answer["error"]
+            assert "\n" not in answer["error"]
+        assert request(port, "GET", "/progress")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def templates_of(model):
     """GET /model's templates, base64 of (units, 784) int8, as an array."""
     return np.frombuffer(base64.b64decode(model["templates"]), np.int8).reshape(
