@@ -15,6 +15,7 @@ training loop, evaluation, gradient check. Everything after that is plumbing.
     python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
     python nn_from_scratch.py --save model.npz --show-mistakes 6
     python nn_from_scratch.py --load model.npz --predict my_digit.png
+    python nn_from_scratch.py --load model.npz --attack 0.05 0.1 0.2 --dream  # what fools it
     python nn_from_scratch.py --serve                # watch it learn in your browser
     python nn_from_scratch.py --load model.npz --serve   # draw digits for saved weights
     python nn_from_scratch.py --gradcheck --hidden 7 5 3 --activation tanh
@@ -353,9 +354,10 @@ def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS, into_in
 def input_gradient(params, X, Y, activation=ACTIVATION):
     """dloss/dX (n, 784): how the mean cross-entropy changes with each pixel of each image,
     the same chain rule taken one layer further, through W1. It is what the network
-    responds to: stepping every pixel by eps along its sign raises the loss the most, to first
-    order, of any change of at most eps per pixel (a fooling image), against it raises the probability of the labels Y (a dream), and its
-    size shows which pixels decide (saliency). Y: one-hot (n, 10), the answers to judge."""
+    responds to: a step of eps along its sign raises the loss the most, to first order, of
+    any change of at most eps per pixel (a fooling image); a step against it raises the
+    probability of the labels Y (a dream); its size shows which pixels decide (saliency).
+    Y: one-hot (n, 10), the answers to judge."""
     cache = forward_prop(params, X, activation)
     return backward_prop(params, X, Y, cache, activation, into_input=True)[1]
 
