@@ -480,7 +480,7 @@ def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
 
 
 def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=LOSS):
-    """'loss before training: 2.3071 on the 5,000 validation images (ln 10 = 2.3026 for a
+    """'loss before training: 2.4096 on the 5,000 validation images (ln 10 = 2.3026 for a
     network that knows nothing)': a network that gives each of k classes 1/k has a
     cross-entropy of ln k. Small random weights start there; a far larger loss means
     confident answers before any learning, from weights that are too large."""
@@ -642,7 +642,8 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
                 # How fast each layer learns: the length of its bias gradient, ||dloss/db_l||
                 # (Nielsen, "Neural Networks and Deep Learning", chapter 5). A bias moves by
                 # lr times it, and so, on average, do the weights beside it. Every 10th step
-                # is enough to see it, for ~0.05% of the epoch's time.
+                # is enough to see it, and the units that cannot learn: 0.03% and 0.09% of
+                # the default epoch (benchmarks/facts.py).
                 db_norms.append([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)])
                 stuck.append(stuck_units(cache[0:-2:2], activation))  # Z1, ..., Z(L-1)
             if b % 100 == 0:
@@ -801,8 +802,8 @@ def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolera
     """backward_prop against numerical_gradients, every entry of every parameter, on a small
     random float64 network of the given layer sizes, with non-zero biases and a batch of n
     examples, for the loss given and, with dropout > 0, through one fixed set of dropout
-    masks. One row per parameter: its largest gradient, largest absolute and relative
-    error, and ok."""
+    masks. One row per parameter: its largest gradient, its largest absolute error, its
+    relative error over the whole array (relative_error), and ok."""
     rng = np.random.default_rng(seed)
     params = init_params(sizes, rng, np.float64, activation)
     for l in range(1, len(sizes)):
@@ -1288,7 +1289,7 @@ def attack(params, X, y, epsilons, rng, activation=None):
     the fooled images (n, 784) and their answers."""
     X = scale_pixels(X, params["W1"].dtype)
     sweep = []
-    for eps in epsilons:
+    for eps in sorted(epsilons):
         X_adv = fool(params, X, y, eps, activation)
         P = predict_proba(params, X_adv, activation)                       # (n, 10)
         noise = X.dtype.type(eps) * rng.choice(np.array([-1, 1], X.dtype), X.shape)
@@ -1305,10 +1306,13 @@ def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, sho
     eps, each clean, fooled, and the pixels the attack raised, with both answers. Returns
     (lines, the sweep) for --log."""
     sweep, X_adv, answers = attack(params, X, y, epsilons, rng, activation)
-    lines = [f"attack eps {r['eps']:.2f}: test accuracy {100 * r['accuracy']:.1f}% (random noise "
-             f"of the same size: {100 * r['noise_accuracy']:.1f}%)" +
+    eps = [f"{r['eps']:.2f}" if round(r["eps"], 2) == r["eps"] else f"{r['eps']:g}"
+           for r in sweep]                                  # 0.10, but 0.005 as it is
+    lines = [f"attack eps {e}: test accuracy {100 * r['accuracy']:.1f}% (random noise of the "
+             f"same size: {100 * r['noise_accuracy']:.1f}%)" +
              ("" if r["confidence"] is None else
-              f", fooled with {100 * r['confidence']:.0f}% confidence") for r in sweep]
+              f", fooled with {100 * r['confidence']:.0f}% confidence")
+             for e, r in zip(eps, sweep)]
     clean = predict(params, X, activation)
     fooled = np.flatnonzero((clean == y) & (answers != y))[:show]
     X = scale_pixels(X, np.float32)
@@ -1320,7 +1324,8 @@ def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, sho
                    draw_digit(255 * X_adv[i], ascii),
                    ["the change: pixels raised"] + draw_digit(raised, ascii)]
     if blocks:
-        lines += ["", f"fooled at eps {sweep[-1]['eps']:g}: the digit, the fooled image, the change"]
+        lines += ["", f"fooled at eps {sweep[-1]['eps']:g}: the digit, the fooled image, "
+                  "the change"]
         lines += side_by_side(blocks, width=3 * 28 + 2 * 3)
     return lines, sweep
 
@@ -1880,7 +1885,7 @@ def main(argv=None):
         test_accuracy = accuracy(predictions, y_test)
         sweep = None
         if args.attack:
-            lines, sweep = attack_report(params, X_test, y_test, sorted(args.attack),
+            lines, sweep = attack_report(params, X_test, y_test, args.attack,
                                          np.random.default_rng(args.seed), args.activation,
                                          args.ascii)
             print("\n".join(lines))
@@ -2151,11 +2156,11 @@ def predict_request(params, body, activation=ACTIVATION):
     if request.get("fool"):  # the smallest eps of 0.01, 0.02, ..., 0.5 that changes the answer
         eps = np.arange(1, 51)[:, None] / 100                          # (50, 1)
         X_adv = fool(params, np.repeat(X, 50, axis=0), [label] * 50, eps, activation)
-        flipped = np.flatnonzero(predict(params, X_adv, activation) != label)
-        answer["fooled"] = None if not len(flipped) else {
-            "eps": float(eps[flipped[0], 0]), "label": int(predict(params, X_adv[flipped[:1]],
-                                                                   activation)[0]),
-            "image": np.rint(255 * X_adv[flipped[0]]).astype(int).tolist()}
+        read = predict(params, X_adv, activation)                     # (50,)
+        first = np.flatnonzero(read != label)[:1]                      # the least eps, if any
+        answer["fooled"] = {"eps": float(eps[first[0], 0]), "label": int(read[first[0]]),
+                            "image": np.rint(255 * X_adv[first[0]]).astype(int).tolist()
+                            } if len(first) else None
     return answer
 
 
