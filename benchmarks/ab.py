@@ -7,6 +7,7 @@ checks that both print the same numbers (losses, accuracies) for the same seed.
     python benchmarks/ab.py HEAD~1              # against the previous commit
     python benchmarks/ab.py old.py --rounds 15  # against a file
     python benchmarks/ab.py HEAD~1 --batch-size 32   # where the per-step overhead shows
+    python benchmarks/ab.py HEAD~1 --hidden 256 128  # the deep network
 """
 
 import argparse
@@ -32,6 +33,8 @@ def main():
     p.add_argument("other", help="a git revision (HEAD~1) or a path to another nn_from_scratch.py")
     p.add_argument("--rounds", type=int, default=11, help="epochs of each (default: 11)")
     p.add_argument("--batch-size", type=int, default=256, help="(default: 256)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="W",
+                   help="one width per hidden layer (default: 128)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = args.other
@@ -48,15 +51,17 @@ def main():
     X_train, y_train, X_val, y_val = nn.hold_out(X[:60000], y[:60000], nn.VAL_SIZE,
                                                  nn.np.random.default_rng(nn.SEED))
     # The same numbers: three epochs of each, seed 0, as the command line trains MNIST
-    runs = {name: v.train(X_train, y_train, X_val, y_val, epochs=3, batch_size=args.batch_size,
-                          augment=True, log=None)[1] for name, v in versions.items()}
+    hidden = args.hidden[0] if len(args.hidden) == 1 else args.hidden
+    runs = {name: v.train(X_train, y_train, X_val, y_val, hidden=hidden, epochs=3,
+                          batch_size=args.batch_size, augment=True, log=None)[1]
+            for name, v in versions.items()}
     same = [[(r["loss"], r["train_acc"], r["val_acc"]) for r in h] for h in runs.values()]
     print("same losses and accuracies, 3 epochs:", "yes" if same[0] == same[1] else "NO")
     times = {name: [] for name in versions}
     for _ in range(args.rounds):
         for name, v in versions.items():
-            history = v.train(X_train, y_train, epochs=1, batch_size=args.batch_size,
-                              augment=True, log=None)[1]
+            history = v.train(X_train, y_train, hidden=hidden, epochs=1,
+                              batch_size=args.batch_size, augment=True, log=None)[1]
             times[name].append(history[0]["seconds"])
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, t in median.items():
