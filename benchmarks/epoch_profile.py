@@ -116,11 +116,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--hidden", type=int, nargs="+", default=[nn.HIDDEN], metavar="W")
     p.add_argument("--rounds", type=int, default=9, help="epochs of each (default: 9)")
+    p.add_argument("--subset", type=int, default=None, help="train on the first N images only")
     args = p.parse_args()
     nn.keep_freed_memory()
     X, y = nn.load_mnist()
     X_train, y_train, _, _ = nn.hold_out(X[:60000], y[:60000], nn.VAL_SIZE,
                                          np.random.default_rng(nn.SEED))
+    X_train, y_train = X_train[:args.subset], y_train[:args.subset]
     sizes = nn.layer_sizes(784, args.hidden, 10)
     hidden = args.hidden[0] if len(args.hidden) == 1 else args.hidden
     lr = nn.default_lr(nn.OPTIMIZER, depth=len(sizes) - 2)
