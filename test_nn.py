@@ -1912,6 +1912,25 @@ def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_p
     assert table.startswith(f"network {network}; ")
 
 
+def test_epoch_profile_takes_apart_the_epoch_that_train_runs(mnist_home):
+    # the profile's epoch must end with train()'s weights, bit for bit, or it exits 1; it
+    # names every part the matrix products of a two-hidden-layer network included
+    env = {**os.environ, "SCIKIT_LEARN_DATA": str(mnist_home)}
+    done = subprocess.run([sys.executable, str(HERE / "benchmarks" / "epoch_profile.py"),
+                           "--subset", "2000", "--rounds", "1", "--hidden", "32", "16"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr + done.stdout
+    for part in ("gather the batch", "shift", "scale to floats", "one-hot", "forward: X @ W1",
+                 "forward: A1 @ W2", "forward: A2 @ W3", "backward: A2^T @ dZ3",
+                 "backward: dZ3 @ W3^T", "backward: A1^T @ dZ2", "backward: dZ2 @ W2^T",
+                 "backward: X^T @ dZ1", "ReLU (forward)", "ReLU slope", "softmax", "update",
+                 "denormal flush", "layer-speed sampling"):
+        assert re.search(rf"^  {re.escape(part)}.* ms ", done.stdout, re.M), part
+    assert "backward: dZ1 @ W1^T" not in done.stdout  # training needs no gradient for X
+    assert re.search(r"^the parts add up to [\d.]+ ms, [\d.]+ x train\(\)'s epoch$",
+                     done.stdout, re.M)
+
+
 def test_learning_rate_search_reads_the_validation_accuracy_of_each_run(tmp_path):
     # benchmarks/choose_lr.py runs the real command line and reads the last epoch's
     # validation accuracy from its --log; a run that diverges counts as no result
