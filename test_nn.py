@@ -1887,13 +1887,13 @@ def test_an_unparseable_download_names_the_folder_to_delete(tmp_path, monkeypatc
 @pytest.mark.parametrize("hidden, network", [([], "784-128-10"), (["32", "16"], "784-32-16-10")])
 def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_path):
     # one epoch on 2,000 images for this project, scikit-learn (its SGD setting runs the same
-    # code as its Adam one) and PyTorch if installed, else the note that it is missing; for
-    # the default network and a deep one
+    # code as its Adam one) and PyTorch, plain and tuned, if installed, else the note that it
+    # is missing; for the default network and a deep one
     env = {**os.environ, "SCIKIT_LEARN_DATA": str(mnist_home)}
     done = subprocess.run([sys.executable, str(HERE / "benchmarks" / "compare.py"), "--seeds", "0",
                            "--epochs", "1", "--sklearn-epochs", "1", "--subset", "2000",
                            "--systems", "nn_from_scratch", "sklearn_adam", "pytorch",
-                           "--markdown", str(tmp_path / "table.md")]
+                           "pytorch_tuned", "--markdown", str(tmp_path / "table.md")]
                           + (["--hidden", *hidden] if hidden else []),
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -1903,9 +1903,11 @@ def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_p
         assert re.search(r"\d+ MiB$", rows[system]), rows.get(system)
     try:
         import torch  # noqa: F401
-        assert "pytorch" in rows
+        assert "pytorch" in rows and "pytorch_tuned" in rows
+        assert "x the tuned PyTorch's (target <= 1.0)" in done.stdout
     except ImportError:
         assert "note: PyTorch is not installed" in done.stdout
+        assert "pytorch" not in rows and "pytorch_tuned" not in rows
     assert "x the NumPy matmul floor" in done.stdout
     table = (tmp_path / "table.md").read_text()
     assert table.count("\n| ") >= 3 and "this project, default settings" in table
