@@ -1905,6 +1905,8 @@ def test_benchmark_runs_and_prints_its_tables(hidden, network, mnist_home, tmp_p
         import torch  # noqa: F401
         assert "pytorch" in rows and "pytorch_tuned" in rows
         assert "x the tuned PyTorch's (target <= 1.0)" in done.stdout
+        assert re.search(r"^the matrix products alone: NumPy's [\d.]+ s an epoch, PyTorch's",
+                         done.stdout, re.M)
     except ImportError:
         assert "note: PyTorch is not installed" in done.stdout
         assert "pytorch" not in rows and "pytorch_tuned" not in rows

@@ -26,6 +26,8 @@ What is measured, per system:
   to 98.0%    first reaches 97.5% / 98.0% (the evaluation time is not counted)
   final       test accuracy after the last epoch (median, and the lowest seed)
   memory      peak resident memory of the process (MNIST as uint8 is 55 MB of it)
+and, below the table, PyTorch's own floor: the same products in PyTorch, in its process
+(its matrix multiplies are MKL's on Intel CPUs, where NumPy's are OpenBLAS's).
 
 Needs numpy and scikit-learn (requirements.txt). PyTorch is optional: without it its rows
 are skipped with a note (a CPU build is enough; pytorch.org gives the pip command).
@@ -202,7 +204,13 @@ def run_system(system, seed, epochs, sklearn_epochs, subset, threads, hidden, sg
     data = load_split(seed, subset)
     batch = BATCH_SIZES[system]
     # here and now: the same machine state
-    floor = matmul_floor(batch, n=len(data[1]), sizes=nn.layer_sizes(784, hidden, 10))
+    sizes = nn.layer_sizes(784, hidden, 10)
+    floor = matmul_floor(batch, n=len(data[1]), sizes=sizes)
+    own_floor = None  # PyTorch's own products (MKL on Intel), where NumPy's are OpenBLAS's
+    if system.startswith("pytorch"):
+        import torch
+        torch.set_num_threads(threads)
+        own_floor = matmul_floor(batch, n=len(data[1]), sizes=sizes, tensor=torch.from_numpy)
     if system == "nn_from_scratch":
         results = run_nn_from_scratch(data, seed, epochs, hidden)
     elif system.startswith("pytorch"):
@@ -214,7 +222,7 @@ def run_system(system, seed, epochs, sklearn_epochs, subset, threads, hidden, sg
     else:
         results = run_sklearn(data, seed, sklearn_epochs, hidden)
     return {"system": system, "seed": seed, "epochs": results, "floor": floor,
-            "peak_mib": peak_memory_mib()}
+            "own_floor": own_floor, "peak_mib": peak_memory_mib()}
 
 
 def peak_memory_mib():
@@ -230,13 +238,15 @@ def peak_memory_mib():
 # ----------------------------------------------------------------------------
 # The floor: NumPy's matrix multiplies alone, for one epoch at the shapes used
 
-def matmul_floor(batch_size, n=55000, sizes=(784, nn.HIDDEN, 10), repeats=5):
+def matmul_floor(batch_size, n=55000, sizes=(784, nn.HIDDEN, 10), repeats=5, tensor=None):
     """Median seconds of one epoch's matrix products, in float32: per step and layer l,
     A_(l-1) W_l (forward), A_(l-1)^T dZ_l and, above the first layer, dZ_l W_l^T
-    (backward). For 784-128-10: X W1, A1 W2, A1^T dZ2, dZ2 W2^T, X^T dZ1."""
+    (backward). For 784-128-10: X W1, A1 W2, A1^T dZ2, dZ2 W2^T, X^T dZ1. tensor: time
+    another library's products instead of NumPy's (torch.from_numpy: PyTorch's)."""
     rng = np.random.default_rng(0)
-    A = [rng.random((batch_size, m), dtype=np.float32) for m in sizes]   # A[0] = X
-    W = [None] + [rng.random((a, b), dtype=np.float32) for a, b in zip(sizes, sizes[1:])]
+    tensor = tensor or (lambda a: a)
+    A = [tensor(rng.random((batch_size, m), dtype=np.float32)) for m in sizes]   # A[0] = X
+    W = [None] + [tensor(rng.random((a, b), dtype=np.float32)) for a, b in zip(sizes, sizes[1:])]
     dZ = A  # any array of the same shape will do
     L = len(sizes) - 1
     steps = n // batch_size  # full batches; the last, partial one is left out: a floor
@@ -289,6 +299,8 @@ def summarise(runs):
             reach[threshold] = statistics.median(t if t is not None else math.inf for t in times)
         rows.append({"system": system, "batch": BATCH_SIZES[system], "epoch": epoch,
                      "floor": statistics.median(r["floor"] for r in mine),
+                     "own_floor": statistics.median(r["own_floor"] for r in mine)
+                     if mine[0].get("own_floor") else None,
                      "floor_ratio": floor_ratio,
                      "to_975": reach[0.975], "to_98": reach[0.98],
                      "final": statistics.median(finals), "final_min": min(finals),
@@ -355,6 +367,10 @@ def ratios(rows):
                      f"{ours['epoch'] / by[s]['epoch']:.2f} x {s}'s (target <= 0.75)")
     lines.append(f"epoch time: {ours['floor_ratio']:.2f} x the NumPy matmul floor "
                  "(target <= 2.0)")
+    torch_floor = next((by[s]["own_floor"] for s in ("pytorch_tuned", "pytorch") if s in by), None)
+    if torch_floor:
+        lines.append(f"the matrix products alone: NumPy's {ours['floor']:.3f} s an epoch, "
+                     f"PyTorch's {torch_floor:.3f} s ({ours['floor'] / torch_floor:.2f}x)")
     return lines
 
 
