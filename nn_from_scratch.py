@@ -379,9 +379,10 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
                   weight_decay=WEIGHT_DECAY, beta1=0.9, beta2=0.999, eps=1e-8):
     """One step downhill. lr is this step's learning rate. Each array of params is replaced
     by a new one, P - step, rather than changed in place (P -= step): the forward pass's
-    BLAS threads have just read P on the other cores, and writing into it then took 2.5x
-    as long as writing a new array (W1: 99 us a step against 39 us; a tenth of the epoch,
-    docs/speed.md). The optimiser's state, which only this thread touches, changes in place."""
+    BLAS threads have just read P on the other cores, and writing into it then took, at
+    times, 2.5x as long as writing a new array (W1: 99 us a step against 39 us, a tenth of
+    the epoch; docs/speed.md). The optimiser's state, which only this thread touches,
+    changes in place."""
     state["t"] += 1
     t = state["t"]
     for key, P in params.items():
