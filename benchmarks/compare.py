@@ -132,8 +132,9 @@ def run_pytorch(data, seed, epochs, threads, hidden, tuned=False, compiled=False
     lr = nn.default_lr(nn.OPTIMIZER, depth=len(sizes) - 2)  # the rate ours takes when unset
     # Tuned: fused=True updates each parameter, its velocity and its weight decay in one
     # kernel, one pass, instead of one operation per term and parameter (the default on the
-    # CPU, "for-loop") or one per term over all parameters (foreach=True). Fused was the
-    # fastest of the three (docs/benchmark.md: --torch-sgd).
+    # CPU, "for-loop") or one per term over all parameters (foreach=True). Measured with
+    # --torch-sgd (docs/benchmark.md), fused and the for-loop tied and foreach was 5%
+    # slower; fused is the one PyTorch documents as the fastest.
     implementation = {"fused": {"fused": True}, "foreach": {"foreach": True},
                       "for-loop": {"foreach": False}}[sgd] if tuned else {}
     optimizer = torch.optim.SGD([{"params": [m.weight for m in layers],
@@ -426,8 +427,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, nargs="+", default=[nn.HIDDEN], metavar="W",
                    help=f"one width per hidden layer, for every system (default: {nn.HIDDEN})")
     p.add_argument("--torch-sgd", choices=["fused", "foreach", "for-loop"], default="fused",
-                   help="the tuned PyTorch rows' SGD implementation (default: fused, the "
-                        "fastest measured)")
+                   help="the tuned PyTorch rows' SGD implementation (default: fused)")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     p.add_argument("--search-sklearn", action="store_true",
                    help="find scikit-learn's best SGD setting on the validation slice")
