@@ -2761,8 +2761,10 @@ def test_a_snapshot_is_a_copy_taken_a_few_times_a_second_at_most():
 def test_the_page_follows_a_real_run_over_http(tmp_path):
     # --serve during a short run: the address comes before the first epoch; /progress grows
     # epoch by epoch to the terminal's figures; /predict answers while it trains; at the end
-    # test_accuracy is the terminal's, --save and --log are written, and it goes on serving
-    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 20000, "--epochs", 4,
+    # test_accuracy is the terminal's, --save and --log are written, and it goes on serving.
+    # 50,000 images, so that an epoch takes longer than Live.EVERY and a snapshot falls
+    # within one (at 20,000, epochs of 0.2 s published only at their ends)
+    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 50000, "--epochs", 4,
                                "--batch-size", 32, "--serve", "--port", 0,
                                "--save", tmp_path / "m.npz", "--log", tmp_path / "run.json")
     try:
@@ -2773,7 +2775,7 @@ def test_the_page_follows_a_real_run_over_http(tmp_path):
         while time.time() < deadline:
             status, p = request(port, "GET", "/progress")
             assert status == 200 and p["training"]
-            assert p["epoch"] == 0 or (p["epochs"], p["batches"]) == (4, 625)  # once it starts
+            assert p["epoch"] == 0 or (p["epochs"], p["batches"]) == (4, 1563)  # once it starts
             records.append(len(p["history"]))
             batches.add(p["batch"])
             if p["done"]:
@@ -2785,7 +2787,7 @@ def test_the_page_follows_a_real_run_over_http(tmp_path):
         assert p["done"] and p["interrupted"] is None
         assert records == sorted(records) and records[-1] == 4 and len(set(records)) >= 3
         assert answered and min(answered) <= 2  # while it was training
-        assert any(0 < b < 625 for b in batches)  # snapshots within an epoch, not only at its end
+        assert any(0 < b < 1563 for b in batches)  # snapshots within an epoch, not only at its end
         out = lines + read_until(process, "test accuracy:")
         assert [(round(r["loss"], 4), round(100 * r["train_acc"], 2), round(100 * r["val_acc"], 2))
                 for r in p["history"]] == epoch_lines(out)
@@ -3120,8 +3122,8 @@ def test_in_a_real_browser_the_page_shows_the_network_learning(browser, mnist, t
     # error. With NN_SCREENSHOTS=DIR it saves the README's pictures there.
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 20000, "--epochs", 6,
-                               "--batch-size", 32, "--serve", "--port", 0)
+    process, lines = start_cli("--data", MNIST_NPZ, "--subset", 50000, "--epochs", 6,
+                               "--batch-size", 32, "--serve", "--port", 0)  # epochs of ~0.5 s
     folder = os.environ.get("NN_SCREENSHOTS")
     try:
         port = url_port(lines)
