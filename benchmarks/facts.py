@@ -13,7 +13,8 @@ prints the median epoch time of each and their ratio:
   input        the images as uint8, or as fetch_openml gives them (float64, column order,
                divided by 255), which train() copies once into row order and float32
   batch size   64, 128, 256 and 512 examples per step, against the matmul floor of each
-  threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn)
+  threads      1 or 2 BLAS threads (threadpoolctl, installed with scikit-learn), for the
+               epoch and for each of its matrix products alone
   layer speeds what sampling each layer's ||dloss/db_l|| every 10th step costs: the time of
                one sample (timeit), times the samples an epoch, over the epoch's time
   stuck units  the same for counting each hidden layer's dead units (ReLU) or saturated
@@ -107,6 +108,21 @@ def main():
     t = alternate({1: lambda: threads(1), 2: lambda: threads(2)})
     print(f"threads: 1 BLAS thread {t[1]:.3f} s, 2 threads {t[2]:.3f} s per epoch: "
           f"{t[1] / t[2]:.2f}x faster with 2")
+    rng = np.random.default_rng(0)
+    X1, A1 = (rng.random((nn.BATCH_SIZE, m), dtype=np.float32) for m in (784, nn.HIDDEN))
+    W1, W2 = (rng.random(shape, dtype=np.float32) for shape in ((784, nn.HIDDEN), (nn.HIDDEN, 10)))
+    dZ2 = rng.random((nn.BATCH_SIZE, 10), dtype=np.float32)
+    products = {"X @ W1": lambda: X1 @ W1, "A1 @ W2": lambda: A1 @ W2,
+                "A1^T @ dZ2": lambda: A1.T @ dZ2, "dZ2 @ W2^T": lambda: dZ2 @ W2.T,
+                "X^T @ dZ1": lambda: X1.T @ A1}
+    steps = -(-len(y) // nn.BATCH_SIZE)
+    for name, product in products.items():
+        each = {}
+        for n in (1, 2):
+            with threadpool_limits(limits=n, user_api="blas"):
+                each[n] = min(timeit.repeat(product, number=steps, repeat=5))
+        print(f"threads per product, {name} alone: 1 thread {1e3 * each[1]:.1f} ms, 2 threads "
+              f"{1e3 * each[2]:.1f} ms an epoch")
 
     for hidden in (nn.HIDDEN, (128, 128, 128, 128)):
         _, history = nn.train(X, y, hidden=hidden, epochs=2, log=None)
