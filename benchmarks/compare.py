@@ -5,7 +5,7 @@ side by side. PyTorch twice: as the recipe is written most simply, and tuned as 
 user would (fused SGD, one inter-op thread, evaluation under inference_mode); a third,
 compiled row (torch.compile) on request: --systems ... pytorch_compiled.
 
-    python benchmarks/compare.py                              # seeds 0 1 2, ~5 minutes
+    python benchmarks/compare.py                              # seeds 0 1 2, ~6 minutes
     python benchmarks/compare.py --hidden 256 128             # the deep network, 784-256-128-10
     python benchmarks/compare.py --markdown results.md        # also write docs/benchmark.md's table
     python benchmarks/compare.py --seeds 0 --epochs 1 --subset 5000   # a 30-second smoke run
