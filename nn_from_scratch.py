@@ -377,12 +377,12 @@ def init_optimizer(params, optimizer):
 
 def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
                   weight_decay=WEIGHT_DECAY, beta1=0.9, beta2=0.999, eps=1e-8):
-    """One step downhill. lr is this step's learning rate. Each array of params is replaced
-    by a new one, P - step, rather than changed in place (P -= step): the forward pass's
-    BLAS threads have just read P on the other cores, and writing into it then took, at
-    times, 2.5x as long as writing a new array (W1: 99 us a step against 39 us, a tenth of
-    the epoch; docs/speed.md). The optimiser's state, which only this thread touches,
-    changes in place."""
+    """One step downhill, P <- P - step. lr is this step's learning rate.
+    Each P - step is written over step, a new array this thread has just made, and replaces
+    P in params, rather than being written into P (P -= step): the forward pass's BLAS
+    threads have just read P on the other core, and writing into it then took, at times,
+    3x as long (W1: 99-113 us a step against 37-39 us, a tenth of the epoch; docs/speed.md).
+    The optimiser's state, which only this thread touches, changes in place."""
     state["t"] += 1
     t = state["t"]
     for key, P in params.items():
@@ -390,19 +390,20 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
         if weight_decay and key.startswith("W"):
             g = g + weight_decay * P                 # gradient of (weight_decay / 2) * sum(W**2)
         if optimizer == "sgd":
-            params[key] = P - lr * g                 # P <- P - lr g
+            step = lr * g                            # P <- P - lr g
         elif optimizer == "momentum":
             v = state["v"][key]
             v *= momentum                            # v <- momentum v + g   (a running sum of
             v += g                                   #   past gradients that damps zig-zags)
-            params[key] = P - lr * v                 # P <- P - lr v
+            step = lr * v                            # P <- P - lr v
         else:
             m, s = state["m"][key], state["v"][key]
             m += (1 - beta1) * (g - m)               # m <- beta1 m + (1 - beta1) g
             s += (1 - beta2) * (g * g - s)           # s <- beta2 s + (1 - beta2) g^2
             m_hat = m / (1 - beta1 ** t)             # undo the bias of starting m and s at 0
             s_hat = s / (1 - beta2 ** t)
-            params[key] = P - lr * m_hat / (np.sqrt(s_hat) + eps)  # P <- P - lr m^/(sqrt(s^)+eps)
+            step = lr * m_hat / (np.sqrt(s_hat) + eps)  # P <- P - lr m^ / (sqrt(s^) + eps)
+        params[key] = np.subtract(P, step, out=step)  # P - step, written over step: see above
 
 
 def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None, depth=1,
