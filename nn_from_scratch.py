@@ -381,8 +381,8 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
     Each P - step is written over step, a new array this thread has just made, and replaces
     P in params, rather than being written into P (P -= step): the forward pass's BLAS
     threads have just read P on the other core, and writing into it then took, at times,
-    3x as long (W1: 99-113 us a step against 37-39 us, a tenth of the epoch; docs/speed.md).
-    The optimiser's state, which only this thread touches, changes in place."""
+    3x as long (W1, the step included: 134 us a step against 42 us, a tenth of the epoch;
+    docs/speed.md). The optimiser's state, which only this thread touches, changes in place."""
     state["t"] += 1
     t = state["t"]
     for key, P in params.items():

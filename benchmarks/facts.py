@@ -19,8 +19,9 @@ prints the median epoch time of each and their ratio:
                one sample (timeit), times the samples an epoch, over the epoch's time
   stuck units  the same for counting each hidden layer's dead units (ReLU) or saturated
                outputs (sigmoid), sampled with the layer speeds, and the epoch's summary
-  update       the last pass of update_params on W1 (784, 128) just after X @ W1, with 1 and
-               2 BLAS threads: into W1 in place (W1 -= step) or into a new array (W1 - step)
+  update       the last two passes of update_params on W1 (784, 128), step = lr * v and
+               P - step, just after X @ W1, with 1 and 2 BLAS threads: into W1 in place,
+               into a new array, or over step (as update_params does)
 """
 
 import os
@@ -153,26 +154,23 @@ def main():
 
     rng = np.random.default_rng(0)
     batch = rng.random((nn.BATCH_SIZE, 784), dtype=np.float32)
-    W1 = rng.standard_normal((784, nn.HIDDEN)).astype(np.float32)
-    step = rng.standard_normal(W1.shape).astype(np.float32) * np.float32(1e-6)
-    def last_pass(n, in_place, repeats=300):
-        """Median seconds of the update's last pass, each just after a forward product."""
-        W, times = W1.copy(), []
+    v = rng.standard_normal((784, nn.HIDDEN)).astype(np.float32)  # a velocity, W1's shape
+    writes = {"W1 -= step": lambda W, step: W.__isub__(step),
+              "W1 - step, a new array": lambda W, step: W - step,
+              "W1 - step over step (update_params)": lambda W, step: np.subtract(W, step, out=step)}
+    def last_passes(n, write, repeats=300):
+        """Median seconds of the update's step = lr * v and P - step, just after X @ W1."""
+        W, times = v.copy(), []
         with threadpool_limits(limits=n, user_api="blas"):
             for _ in range(repeats):
                 batch @ W
                 start = time.perf_counter()
-                if in_place:
-                    W -= step
-                else:
-                    W = W - step
+                W = write(W, np.float32(1e-6) * v)
                 times.append(time.perf_counter() - start)
         return statistics.median(times)
     for n in (1, 2):
-        inside, new = last_pass(n, True), last_pass(n, False)
-        print(f"update, {n} BLAS thread{'s' if n > 1 else ''}: W1 -= step {1e6 * inside:.0f} us, "
-              f"W1 - step (a new array) {1e6 * new:.0f} us a step")
-
+        print(f"update, {n} BLAS thread{'s' if n > 1 else ''}: " + ", ".join(
+            f"{name} {1e6 * last_passes(n, write):.0f} us" for name, write in writes.items()))
 
 if __name__ == "__main__":
     main()
