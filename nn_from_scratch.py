@@ -92,19 +92,14 @@ NUM_CLASSES = 10
 # ----------------------------------------------------------------------------
 # 1. Data: 70,000 28x28 grayscale digits, fetched from OpenML by scikit-learn
 
-def load_mnist(data_home=None):
-    """MNIST as X (70000, 784) uint8 pixels 0..255 and y (70000,) uint8 labels 0..9.
-
-    The first call downloads it from OpenML (about 15 MB) and parses it (about 20 s, 1 GB);
-    it then keeps a compressed copy in data_home (scikit-learn's data folder by default)
-    that later calls read in a fraction of a second (see "MNIST cache" below).
-    """
-    data_home = os.path.expanduser(data_home or default_data_home())
-    cached = read_mnist_cache(data_home)
-    if cached is not None:
-        return cached
+def fetch_mnist(data_home=None):
+    """MNIST as X (70000, 784) uint8 pixels 0..255 and y (70000,) uint8 labels 0..9, from
+    OpenML: downloaded once (about 15 MB) into data_home (scikit-learn's data folder by
+    default), and parsed on every call (about 20 s, 1 GB). load_mnist(), with the plumbing
+    below, keeps the parsed arrays and reads them again in a fraction of a second."""
     from sklearn.datasets import fetch_openml  # imported here: importing scikit-learn takes ~1 s
-    print(f"fetching MNIST from OpenML into {data_home} (a one-off: ~15 MB, ~20 s to parse)...",
+    where = data_home or "scikit-learn's data folder"
+    print(f"fetching MNIST from OpenML into {where} (a one-off: ~15 MB, ~20 s to parse)...",
           flush=True)
     with warnings.catch_warnings():  # offline, one line from us says more than its retries do
         warnings.filterwarnings("ignore", message="A network error occurred")
@@ -112,7 +107,6 @@ def load_mnist(data_home=None):
                             parser="liac-arff", data_home=data_home)  # liac-arff: needs no pandas
     X = X.astype(np.uint8, order="C")  # (70000, 784) float64 0..255 -> uint8: 55 MB instead of 440
     y = y.astype(np.uint8)             # (70000,) the labels arrive as the strings '0'..'9'
-    write_mnist_cache(data_home, X, y)
     return X, y
 
 
@@ -884,6 +878,19 @@ CACHE_NAME = "mnist_784_uint8.npz"
 def default_data_home():
     """scikit-learn's data folder (as sklearn.datasets.get_data_home, without importing it)."""
     return os.environ.get("SCIKIT_LEARN_DATA", os.path.join("~", "scikit_learn_data"))
+
+
+def load_mnist(data_home=None):
+    """MNIST as fetch_mnist() gives it, X (70000, 784) and y (70000,), both uint8. The first
+    call fetches and parses it, then keeps a compressed copy in data_home (scikit-learn's
+    data folder by default) that later calls read in a fraction of a second."""
+    data_home = os.path.expanduser(data_home or default_data_home())
+    cached = read_mnist_cache(data_home)
+    if cached is not None:
+        return cached
+    X, y = fetch_mnist(data_home)
+    write_mnist_cache(data_home, X, y)
+    return X, y
 
 
 def read_mnist_cache(data_home):

@@ -399,15 +399,19 @@ def test_the_log_keeps_each_layers_speed(tmp_path, capsys):
     assert all(v > 0 for r in history for v in r["db_norm"])
 
 
-def test_the_core_above_the_plumbing_banner_runs_on_its_own():
+def test_the_core_above_the_plumbing_banner_runs_on_its_own(monkeypatch):
     # pasted into a notebook on its own, the text up to the Plumbing banner defines all it
-    # uses: it trains a two-hidden-layer network on the bundled digits, checks its input and
-    # its gradients, and evaluates
+    # uses: it fetches MNIST (fetch_openml stood in for), trains a two-hidden-layer network
+    # on the bundled digits, checks its input and its gradients, and evaluates
+    import sklearn.datasets
     from sklearn.datasets import load_digits
     text = (HERE / "nn_from_scratch.py").read_text()
     core = text[:text.index("# " + "=" * 76 + "\n# Plumbing")]
     namespace = {"__name__": "notebook"}
     exec(compile(core, "pasted", "exec"), namespace)
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda *a, **k: fake_mnist())
+    X, y = namespace["fetch_mnist"]()  # as a notebook calls it: scikit-learn's data folder
+    assert X.shape == (70000, 784) and X.dtype == y.dtype == np.uint8 and y[:3].tolist() == [0, 1, 2]
     X, y = load_digits(return_X_y=True)
     X = X / 16  # floats in [0, 1]
     train, predict, accuracy = namespace["train"], namespace["predict"], namespace["accuracy"]
