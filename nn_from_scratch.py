@@ -50,12 +50,14 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import warnings
 
 import numpy as np
@@ -480,9 +482,9 @@ def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
 
 
 def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=LOSS):
-    """'loss before training: 2.4096 on the 5,000 validation images (ln 10 = 2.3026 for a
-    network that knows nothing)': a network that gives each of k classes 1/k has a
-    cross-entropy of ln k. Small random weights start there; a far larger loss means
+    """(the loss, 'loss before training: 2.4096 on the 5,000 validation images (ln 10 =
+    2.3026 for a network that knows nothing)'): a network that gives each of k classes 1/k
+    has a cross-entropy of ln k. Small random weights start there; a far larger loss means
     confident answers before any learning, from weights that are too large."""
     X, y, which = ((X_val, y_val, "validation") if X_val is not None else
                    (X_train[:VAL_SIZE], y_train[:VAL_SIZE], "first training"))
@@ -490,8 +492,8 @@ def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=
     value = LOSSES[loss](predict_proba(params, X), one_hot(y, k, params["W1"].dtype))
     nothing = (f"ln {k} = {math.log(k):.4f}" if loss == "cross-entropy" else
                f"(1 - 1/{k}) / 2 = {(1 - 1 / k) / 2:.4f}")  # squared error of answering 1/k
-    return (f"loss before training: {value:.4f} on the {len(y):,} {which} images ({nothing} "
-            "for a network that knows nothing)")
+    return float(value), (f"loss before training: {value:.4f} on the {len(y):,} {which} images "
+                   f"({nothing} for a network that knows nothing)")
 
 
 # Units that cannot learn. A ReLU that is off for every example passes back no gradient
@@ -579,9 +581,10 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
     Before the first step it logs the loss on the validation images (else on the first
     training images), and after the last, whether the hidden units all stayed identical.
     stop: an optional threading.Event; once it is set, training ends after the current batch.
-    watch: an optional function, called after every step as watch(params, epoch, batch,
-    loss) and after an epoch's last step with the epoch's record as well; --serve's page
-    watches the network learn through it. It must return quickly and not change params."""
+    watch: an optional function, called before the first step as watch(params, 0, 0, the loss
+    before training), after every step as watch(params, epoch, batch, loss) and after an
+    epoch's last step with the epoch's record as well; --serve's page watches the network
+    learn through it. It must return quickly and not change params."""
     check_data(X_train, y_train, num_classes)  # a clear ValueError, not a NumPy one mid-run
     sizes = layer_sizes(X_train.shape[1], hidden, num_classes)
     if optimizer not in LR:
@@ -613,8 +616,12 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
     state = init_optimizer(params, optimizer)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
-    if log:  # what the network knows before it learns: ln 10 = 2.30 for knowing nothing
-        log(loss_before_training(params, X_train, y_train, X_val, y_val, loss))
+    if log or watch:  # what the network knows before it learns: ln 10 = 2.30 for knowing nothing
+        before, line = loss_before_training(params, X_train, y_train, X_val, y_val, loss)
+        if log:
+            log(line)
+        if watch:
+            watch(params, 0, 0, before)
     history = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -653,9 +660,11 @@ def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS
             if stop is not None and stop.is_set():
                 break
         seconds = time.perf_counter() - start  # the training steps only, not the validation
+        with np.errstate(over="ignore", invalid="ignore"):  # weights on their way to inf may
+            val = None if X_val is None else accuracy(      # overflow here: the next step's
+                predict(params, X_val, activation), y_val)  # loss stops the run
         record = {"epoch": epoch, "loss": float(loss_sum / seen), "train_acc": correct / seen,
-                  "val_acc": None if X_val is None else
-                  accuracy(predict(params, X_val, activation), y_val),
+                  "val_acc": val,
                   "lr": rate, "seconds": seconds,
                   "db_norm": np.mean(db_norms, axis=0).tolist(),  # (L,), layers 1..L
                   **stuck_shares(stuck, activation)}  # "dead" or "saturated", (L - 1,)
@@ -1687,13 +1696,33 @@ def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_ac
 # The command line
 
 class ArgumentParser(argparse.ArgumentParser):
+    raise_errors = False  # the page's parser raises UsageError instead of exiting
+
     def error(self, message):
         """A bad flag gets one line, not argparse's usage block, and exit code 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        if self.raise_errors:
+            raise UsageError(message)
+        self.exit(2, usage_line(message) + "\n")
+
+
+def usage_line(message, prog=None):
+    """The one line a bad flag gets: 'nn_from_scratch.py: error: ... (see --help)'."""
+    return f"{prog or os.path.basename(sys.argv[0])}: error: {message} (see --help)"
 
 
 def parse_args(argv):
-    p = ArgumentParser(description="Train a neural network on MNIST with NumPy alone: "
+    p = make_parser()
+    args = p.parse_args(argv)
+    try:
+        check_args(args)
+    except UsageError as e:
+        p.error(str(e))
+    return args
+
+
+def make_parser(add_help=True):
+    p = ArgumentParser(add_help=add_help,
+                       description="Train a neural network on MNIST with NumPy alone: "
                                    "784-128-10 by default, or as many hidden layers as you like.")
     p.add_argument("--hidden", type=width, nargs="+", default=None, metavar="W",
                    help=f"one width per hidden layer: --hidden 256 128 makes 784-256-128-10 "
@@ -1786,12 +1815,7 @@ def parse_args(argv):
     looks.add_argument("--host", default="127.0.0.1",
                        help="the address to serve on; another than 127.0.0.1 shares the page "
                             "on the network (default: %(default)s)")
-    args = p.parse_args(argv)
-    try:
-        check_args(args)
-    except UsageError as e:
-        p.error(str(e))
-    return args
+    return p
 
 
 def width(text):
@@ -1861,70 +1885,18 @@ def main(argv=None):
             return run_gradcheck(args)
         if args.predict:
             return run_predict(args)
-        if args.serve and args.load:  # the page, for weights trained before
-            server, url = start_server(Live(*drawing_weights(args.load)), args.host, args.port)
-            return serve_until_ctrl_c(server, f"draw a digit at (Ctrl-C to stop):\n{url}")
+        if args.serve:
+            return serve(args)
         if args.plot and importlib.util.find_spec("matplotlib") is None:
             print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
             args.plot = None
         started = time.perf_counter()
+        params = None
         if args.load:  # a bad weights file is said before any data is read
             params, args.activation = load_params(args.load)
-        X_train, y_train, X_test, y_test, source = load_dataset(args)
-        if args.serve and X_test.shape[1] != 784:  # said before training, not after it
-            raise DataError(f"--serve draws 28x28 digits; {source} has {X_test.shape[1]} "
-                            "pixels per image")
-        live = Live(activation=args.activation) if args.serve else None
-        if live:  # the page is there from the first step: watch it learn
-            server, url = start_server(live, args.host, args.port)
-            print(f"watch it learn at (Ctrl-C to stop):\n{url}", flush=True)
-        if args.load:
-            history = None
-            if params["W1"].shape[0] != X_test.shape[1]:
-                raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
-                                f"{source} has {X_test.shape[1]}")
-            network = describe_network(network_sizes(params), args.activation)
-            print(f"weights {args.load}: {network} | {source}: test {len(y_test):,}")
-        else:
-            params, history, (X_train, y_train) = run_training(args, X_train, y_train,
-                                                               len(y_test), source, interrupted,
-                                                               live)
-        predictions = predict(params, X_test, args.activation)
-        for line in report(predictions, y_test):
-            print(line)
-        if args.show_mistakes:
-            print("\n".join(show_mistakes(params, X_test, y_test, args.show_mistakes,
-                                           args.ascii, args.activation)))
-        test_accuracy = accuracy(predictions, y_test)
-        sweep = None
-        if args.attack:
-            lines, sweep = attack_report(params, X_test, y_test, args.attack,
-                                         np.random.default_rng(args.seed), args.activation,
-                                         args.ascii)
-            print("\n".join(lines))
-        if args.dream is not None:
-            lines, dreams = dream_report(params, args.activation, args.ascii)
-            print("\n".join(lines))
-            if args.dream:
-                atomic_write(args.dream, lambda f: np.save(f, dreams.astype(np.float32)))
-                print(f"saved the ten dreams to {args.dream}")
-        if args.plot:
-            plot_run(args.plot, history, params)
-            print(f"saved curves and weight pictures to {args.plot}")
-        if args.log:
-            record = run_record(args, history, test_accuracy, time.perf_counter() - started,
-                                X_train, y_train, accuracy(predict(params, X_train), y_train),
-                                sweep)
-            atomic_write(args.log, lambda f: f.write(json.dumps(record, indent=1).encode()))
-            print(f"saved a record of the run to {args.log}")
-        result = f"test accuracy: {100 * test_accuracy:.2f}%"
-        if live:  # the result on the page too, which goes on serving these weights
-            live.finish(params, X_test, y_test, interrupted.is_set())
-            serve_until_ctrl_c(server, result)  # from this line on, Ctrl-C just stops it
-        else:
-            print(result)
+        run_and_report(args, load_dataset(args), interrupted, params, started=started)
     except UsageError as e:
-        print(f"{os.path.basename(sys.argv[0])}: error: {e} (see --help)", file=sys.stderr)
+        print(usage_line(e), file=sys.stderr)
         return 2
     except BrokenPipeError:  # the output went to a program that stopped reading (| head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -1936,6 +1908,60 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     return 130 if interrupted.is_set() else 0  # 130: the shell's code for Ctrl-C
+
+
+def run_and_report(args, data, interrupted, params=None, live=None, record=False,
+                   started=None):
+    """One run of the command line on data loaded by load_dataset(args): train (or evaluate
+    the weights of --load, given as params), report on the test set, look inside as asked,
+    and write what --save, --plot and --log ask for. Ctrl-C (or setting interrupted) ends
+    training after its batch and evaluates the weights learned so far. With live, the page
+    follows it (--serve). Returns (params, the --log record if --log or record asks for it)."""
+    started = time.perf_counter() if started is None else started
+    X_train, y_train, X_test, y_test, source = data
+    if params is not None:
+        history = None
+        if params["W1"].shape[0] != X_test.shape[1]:
+            raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
+                            f"{source} has {X_test.shape[1]}")
+        network = describe_network(network_sizes(params), args.activation)
+        print(f"weights {args.load}: {network} | {source}: test {len(y_test):,}")
+    else:
+        params, history, (X_train, y_train) = run_training(args, X_train, y_train, len(y_test),
+                                                           source, interrupted, live)
+    predictions = predict(params, X_test, args.activation)
+    for line in report(predictions, y_test):
+        print(line)
+    if args.show_mistakes:
+        print("\n".join(show_mistakes(params, X_test, y_test, args.show_mistakes,
+                                       args.ascii, args.activation)))
+    test_accuracy = accuracy(predictions, y_test)
+    sweep = None
+    if args.attack:
+        lines, sweep = attack_report(params, X_test, y_test, args.attack,
+                                     np.random.default_rng(args.seed), args.activation,
+                                     args.ascii)
+        print("\n".join(lines))
+    if args.dream is not None:
+        lines, dreams = dream_report(params, args.activation, args.ascii)
+        print("\n".join(lines))
+        if args.dream:
+            atomic_write(args.dream, lambda f: np.save(f, dreams.astype(np.float32)))
+            print(f"saved the ten dreams to {args.dream}")
+    if args.plot:
+        plot_run(args.plot, history, params)
+        print(f"saved curves and weight pictures to {args.plot}")
+    kept = None
+    if args.log or (record and history is not None):
+        kept = run_record(args, history, test_accuracy, time.perf_counter() - started,
+                          X_train, y_train, accuracy(predict(params, X_train), y_train), sweep)
+    if args.log:
+        atomic_write(args.log, lambda f: f.write(json.dumps(kept, indent=1).encode()))
+        print(f"saved a record of the run to {args.log}")
+    if live:  # the result on the page too, which goes on serving these weights
+        live.finish(params, X_test, y_test, interrupted.is_set())
+    print(f"test accuracy: {100 * test_accuracy:.2f}%", flush=True)
+    return params, kept
 
 
 def run_gradcheck(args):
@@ -1978,19 +2004,13 @@ def describe_network(sizes, activation, init=INIT):
 def run_training(args, X_train, y_train, n_test, source, interrupted, live=None):
     mnist = is_mnist(y_train)
     rng = np.random.default_rng(args.seed)
-    val_size = min(VAL_SIZE, len(y_train) // 10)
+    val_size = check_sizes(args, len(y_train))
     X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
     if val_size == 0:
         X_val = y_val = None
-    if args.subset is not None and args.subset > len(y_train):
-        raise UsageError(f"--subset must be from 1 to {len(y_train):,}, the training images "
-                         f"left after validation (got {args.subset:,})")
     if args.subset:
         keep = np.sort(rng.permutation(len(y_train))[:args.subset])
         X_train, y_train = X_train[keep], y_train[keep]
-    if args.batch_size is not None and args.batch_size > len(y_train):
-        raise UsageError(f"--batch-size must be from 1 to {len(y_train):,}, the number of "
-                         f"training images (got {args.batch_size:,})")
     details = fill_in_defaults(args, len(y_train), X_train.shape[1], mnist)
     sizes = layer_sizes(X_train.shape[1], args.hidden, NUM_CLASSES)
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
@@ -2023,6 +2043,20 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
                                         "epochs_done": len(history)}, args.activation)
         print(f"saved weights to {args.save}")
     return params, history, (X_train, y_train)
+
+
+def check_sizes(args, n):
+    """Check --subset and --batch-size against the n training images before any work, and
+    return how many of them are held out for validation."""
+    val_size = min(VAL_SIZE, n // 10)
+    left = n - val_size
+    if args.subset is not None and args.subset > left:
+        raise UsageError(f"--subset must be from 1 to {left:,}, the training images "
+                         f"left after validation (got {args.subset:,})")
+    if args.batch_size is not None and args.batch_size > (args.subset or left):
+        raise UsageError(f"--batch-size must be from 1 to {args.subset or left:,}, the number "
+                         f"of training images (got {args.batch_size:,})")
+    return val_size
 
 
 def layer_speed_summary(history):
@@ -2123,6 +2157,17 @@ class RequestError(ValueError):
     """A request that cannot be answered: RequestError(HTTP status, a one-line reason)."""
 
 
+def read_json(body, expected=""):
+    """A request's body as a JSON object, or RequestError(400) in one line."""
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RequestError(400, f"the body is not JSON ({e})") from None
+    if not isinstance(request, dict):
+        raise RequestError(400, f"expected a JSON object {expected}".strip())
+    return request
+
+
 def predict_request(params, body, activation=ACTIVATION):
     """POST /predict. body: JSON {"width": W, "height": H, "pixels": base64 of W*H bytes,
     8-bit grayscale, row by row, either ink colour}. Returns the label, the ten
@@ -2131,12 +2176,7 @@ def predict_request(params, body, activation=ACTIVATION):
     [A2, ..., A(L-1)], and the saliency |dloss/dx| (784 ints 0..255); with "fool": true,
     also "fooled", the least eps that changes the answer, what it becomes and the image
     (or null up to 0.5); raises RequestError for anything else."""
-    try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RequestError(400, f"the body is not JSON ({e})") from None
-    if not isinstance(request, dict):
-        raise RequestError(400, "expected a JSON object with width, height and pixels")
+    request = read_json(body, "with width, height and pixels")
     missing = [key for key in ("width", "height", "pixels") if key not in request]
     if missing:
         raise RequestError(400, f"missing {', '.join(missing)}; expected width, height, pixels")
@@ -2203,6 +2243,7 @@ class Live:
     def __init__(self, params=None, activation=ACTIVATION, epochs=0, batches=0):
         self.activation, self.epochs, self.batches = activation, epochs, batches
         self.history, self.losses, self.recent = [], [], []  # records; [step, loss]; losses
+        self.loss_before = None  # the loss of the initial weights
         self.started, self.last, self.version = time.perf_counter(), -math.inf, 0
         self.snapshot, self.dreams = None, (None, None)  # dreams: (of which snapshot, JSON)
         self.publish(params, 0, 0, {"done": params is not None, "training": params is None})
@@ -2211,6 +2252,10 @@ class Live:
         self.epochs, self.batches, self.started = epochs, batches, time.perf_counter()
 
     def __call__(self, params, epoch, batch, loss, record=None):
+        if epoch == 0:  # before the first step: the curve starts at the initial loss
+            self.loss_before = loss
+            self.losses.append([0, loss])
+            return self.publish(params, 0, 0)
         self.recent.append(float(loss))
         if len(self.recent) == self.LOSS_EVERY or record is not None:
             step = (epoch - 1) * self.batches + batch  # batches trained so far
@@ -2245,7 +2290,7 @@ class Live:
         weights = None if params is None else {key: P.copy() for key, P in params.items()}
         progress = {"epoch": epoch, "epochs": self.epochs, "batch": batch,
                     "batches": self.batches, "elapsed": self.last - self.started,
-                    "weights": weights is not None,
+                    "weights": weights is not None, "loss_before": self.loss_before,
                     "history": self.history, "losses": self.losses, "done": False,
                     "training": True, "test_accuracy": None, "interrupted": None,
                     "result": None, "version": self.version, **(extra or {})}
@@ -2254,62 +2299,413 @@ class Live:
                          "model": None if model is None else json.dumps(model).encode()}
 
 
+# The lab: every run, the command line's first and those started from the page, is a Run:
+# its flags, parsed by the command line's own parser, and a Live that the page reads. One
+# worker thread trains them one at a time (two threads of BLAS would share two cores),
+# in the order they were started, on the data that the server loaded once.
+
+PAGE_REFUSES = {"save": "--save", "log": "--log", "plot": "--plot", "load": "--load",
+                "predict": "--predict", "dream": "--dream FILE", "data": "--data",
+                "dataset": "--dataset", "data_home": "--data-home", "serve": "--serve",
+                "port": "--port", "host": "--host", "gradcheck": "--gradcheck"}
+VIEWS = {"show_mistakes", "attack", "dream", "ascii"}  # accepted, but not in the form
+DATA_FLAGS = ("data", "dataset", "data_home")  # the server's, for every run
+LESSONS = [  # the README's lessons: each queues the runs it compares
+    ("zeros", "Why not start every weight at 0?", ["--init zeros", "--init normal", ""]),
+    ("mse", "Why cross-entropy, not squared error?", ["--loss mse", ""]),
+    ("dropout", "Dropout against overfitting: 1,000 images, 800 units",
+     ["--subset 1000 --hidden 800 --epochs 200 --no-augment",
+      "--subset 1000 --hidden 800 --epochs 200 --no-augment --dropout 0.5"]),
+    ("vanishing", "The vanishing gradient: four sigmoid layers against four ReLU layers",
+     ["--hidden 30 30 30 30 --activation sigmoid", "--hidden 30 30 30 30"]),
+    ("adam-lr", "A learning rate belongs to its optimiser: Adam at SGD's rate",
+     ["--optimizer adam --lr 0.2", "--optimizer adam"])]
+
+
+def flags_of(args, skip=()):
+    """The flags by which args differ from the parser's defaults, in the parser's order, as
+    a list of strings that the parser reads back to the same args."""
+    words = []
+    for action in make_parser()._actions:
+        value = getattr(args, action.dest, None)
+        if (action.dest in skip or not action.option_strings or value == action.default
+                or action.default == argparse.SUPPRESS):  # (--help)
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse.BooleanOptionalAction):
+            words.append(flag if value else "--no-" + flag[2:])
+        elif action.nargs == 0:
+            words.append(flag)
+        else:
+            values = value if isinstance(value, list) else [value]
+            words += [flag, *(repr(v) if isinstance(v, float) else str(v) for v in values
+                              if v != "")]
+    return words
+
+
+def form_fields():
+    """The settings form, from the parser's own definitions: every flag that the page may
+    send, with its choices, default and help."""
+    fields = []
+    for a in make_parser()._actions:
+        if not a.option_strings or a.dest in PAGE_REFUSES or a.dest in VIEWS or a.dest == "help":
+            continue
+        kind = ("bool" if isinstance(a, argparse.BooleanOptionalAction) else
+                "choice" if a.choices else "number" if a.type in (int, float) else "text")
+        fields.append({"flag": a.option_strings[0], "kind": kind, "choices": a.choices,
+                       "default": None if a.default is None else str(a.default),
+                       "help": a.help % {"default": a.default}})
+    return fields
+
+
+class Run:
+    """One run of the lab: args (parsed flags), its name and command, its state (queued,
+    training, done, stopped or failed), the error that failed it, its Live and its record."""
+
+    def __init__(self, number, args, params=None):
+        self.id, self.args, self.params = number, args, params
+        skip = ("serve", "port", "host")
+        self.command = shlex.join(["python", "nn_from_scratch.py", *flags_of(args, skip)])
+        self.name = " ".join(flags_of(args, skip + DATA_FLAGS)) or "default"
+        self.state, self.error, self.record = "queued" if params is None else "done", None, None
+        self.stop = threading.Event()
+        self.live = Live(params, args.activation)
+
+    def summary(self):
+        """Its row in GET /runs."""
+        history, record = self.live.history, self.record or {}
+        return {"id": self.id, "name": self.name, "command": self.command, "state": self.state,
+                "error": self.error, "epochs": self.args.epochs, "epochs_done": len(history),
+                "epoch_seconds": float(np.median([r["seconds"] for r in history]))
+                if history else None,
+                "loss_before": self.live.loss_before,
+                "best_val_accuracy": max((r["val_acc"] for r in history
+                                          if r["val_acc"] is not None), default=None),
+                "train_accuracy": record.get("train_accuracy"),
+                "test_accuracy": record.get("test_accuracy"), "version": self.live.version}
+
+
+class Lab:
+    """The runs, oldest first; the queue of those waiting; and one worker that trains them.
+    The server's threads call start(), stop() and remove(); only the worker trains."""
+    MAX_QUEUED = 5      # runs waiting at once; more are refused (429)
+    MAX_FINISHED = 10   # finished runs kept in memory, oldest out first
+
+    def __init__(self, server_args, data=None):
+        self.server_args, self.data = server_args, data  # data: load_dataset's, or None yet
+        self.seed = server_args.seed  # the seed the data was split with, if at random
+        self.runs, self.queue, self.current, self.count = {}, [], None, 0
+        self.changed = threading.Condition()
+        self.worker = threading.Thread(target=self.work, daemon=True)
+        self.worker.start()
+
+    def parse(self, text):
+        """The page's flags, read as the command line reads its own: args, or UsageError
+        with the command line's words. Flags that read or write a file or change the
+        server are refused: every run trains on the server's data, kept in memory."""
+        try:
+            words = shlex.split(text)
+        except ValueError as e:
+            raise UsageError(f"cannot read the flags ({e})") from None
+        parser = make_parser(add_help=False)  # --help would print on the server
+        parser.raise_errors = True
+        args = parser.parse_args(words)
+        for dest, flag in PAGE_REFUSES.items():
+            if getattr(args, dest) not in (parser.get_default(dest), ""):
+                raise UsageError(f"{flag} is for the command line: a run started from the "
+                                 "page reads and writes no file and trains on the server's "
+                                 "data; its record is at /runs/N")
+        check_args(args)
+        for dest in DATA_FLAGS:
+            setattr(args, dest, getattr(self.server_args, dest))
+        if self.data is not None:  # what fits the data is checked before it queues, too
+            check_sizes(args, len(self.data[1]))
+        return args
+
+    def start(self, args, params=None):
+        """Queue a run of args (params: weights to show as a finished run instead)."""
+        with self.changed:
+            if params is None and len(self.queue) >= self.MAX_QUEUED:
+                raise RequestError(429, f"{len(self.queue)} runs are waiting already; stop "
+                                        "one, or start this when one has trained")
+            self.count += 1
+            run = self.runs[self.count] = Run(self.count, args, params)
+            if params is None:
+                self.queue.append(run)
+            self.forget()
+            self.changed.notify_all()
+            return run
+
+    def stop(self, run):
+        """A queued run stops at once; a training one after its current batch, as Ctrl-C."""
+        with self.changed:
+            run.stop.set()
+            if run in self.queue:
+                self.queue.remove(run)
+                run.state = "stopped"
+            self.changed.notify_all()
+
+    def stop_all(self):
+        """Ctrl-C: stop every run; True if one was training or waiting, and not already
+        told to stop."""
+        with self.changed:
+            busy = [run for run in self.runs.values()
+                    if run.state in ("queued", "training") and not run.stop.is_set()]
+        for run in busy:
+            self.stop(run)
+        return bool(busy)
+
+    def remove(self, run):
+        with self.changed:
+            if run.state in ("queued", "training"):
+                raise RequestError(409, f"run {run.id} is {run.state}; stop it first")
+            self.runs.pop(run.id, None)
+
+    def forget(self):
+        """Keep MAX_FINISHED finished runs at the most, dropping the oldest."""
+        finished = [n for n, run in self.runs.items()
+                    if run.state not in ("queued", "training")]
+        for n in finished[:max(len(finished) - self.MAX_FINISHED, 0)]:
+            del self.runs[n]
+
+    def newest(self):
+        """The run that today's /progress, /model, /dreams and /predict are for: the last
+        one to have started, else the last one queued."""
+        with self.changed:
+            started = [run for run in self.runs.values() if run.state != "queued"]
+            return (started or list(self.runs.values()) or [None])[-1]
+
+    def idle(self):
+        with self.changed:
+            return self.current is None and not self.queue
+
+    def work(self):
+        """The worker: train each queued run in turn, as the command line would."""
+        while True:
+            with self.changed:
+                while not self.queue:
+                    self.changed.wait()
+                run = self.current = self.queue.pop(0)
+                run.state = "training"
+            print(f"\nrun {run.id}: {run.command}", flush=True)
+            try:
+                _, run.record = run_and_report(run.args, self.load(run.args), run.stop,
+                                               live=run.live, record=True)
+                state, error = ("stopped" if run.stop.is_set() else "done"), None
+            except UsageError as e:
+                state, error = "failed", usage_line(e, "nn_from_scratch.py")
+            except (DataError, TrainingDiverged, OSError) as e:
+                state, error = "failed", f"error: {e}"
+            except Exception as e:  # a fault of ours (or MemoryError): this run fails alone
+                state, error = "failed", f"error: the run failed ({type(e).__name__}: {e})"
+            if error:
+                print(error, file=sys.stderr, flush=True)
+            with self.changed:
+                run.state, run.error, self.current = state, error, None
+                self.forget()
+                self.changed.notify_all()
+
+    def load(self, args):
+        """The server's data, loaded once (again for another --seed only where the split
+        into training and test images is random, as for a .npz of X and y)."""
+        if self.data is None or (args.seed != self.seed and not is_mnist(self.data[1])):
+            self.data, self.seed = load_dataset(args), args.seed
+            for array in self.data[:4]:
+                array.flags.writeable = False  # shared by every run: none may change it
+        if self.data[2].shape[1] != 784:
+            raise DataError(f"the lab draws 28x28 digits; {self.data[4]} has "
+                            f"{self.data[2].shape[1]} pixels per image")
+        return self.data
+
+
+def serve(args):
+    """--serve: the lab. Trains the command line's flags as its first run (or shows the
+    weights of --load as a finished one), serves the page, and trains every run the page
+    starts, until Ctrl-C. The first Ctrl-C stops the runs (the one training ends after its
+    batch, and is evaluated and saved as asked); the next one, or the first when nothing
+    trains, stops the server. Exit code 130 if a run was stopped that way."""
+    if args.load:  # the page, for weights trained before; data only when a run starts
+        params, args.activation = drawing_weights(args.load)
+        lab = Lab(args)
+        lab.start(args, params)
+    else:
+        if args.plot and importlib.util.find_spec("matplotlib") is None:
+            print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
+            args.plot = None
+        data = load_dataset(args)
+        if data[2].shape[1] != 784:  # said before training, not after it
+            raise DataError(f"--serve draws 28x28 digits; {data[4]} has {data[2].shape[1]} "
+                            "pixels per image")
+        check_sizes(args, len(data[1]))
+        lab = Lab(args, data)
+    server, url = start_server(lab, args.host, args.port)
+    print(f"{'draw a digit' if args.load else 'watch it learn'} at (Ctrl-C to stop):\n{url}",
+          flush=True)
+    if not args.load:
+        lab.start(args)
+    stopped = False
+    try:
+        while True:
+            try:
+                while True:
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                if not lab.stop_all():  # nothing was training or waiting: stop the server
+                    break
+                stopped = True
+    finally:
+        lab.stop_all()
+        while not lab.idle():  # the run ends after its batch: nothing --save or --log asked
+            time.sleep(0.05)   # for is lost
+        server.shutdown()
+        server.server_close()
+    print("stopped")
+    return 130 if stopped else 0
+
+
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """GET / (the page), GET /progress, GET /model, GET /dreams, POST /predict; nothing else,
-    and no file from disk. Every answer comes from one snapshot of server.live (see Live)."""
+    """The routes of ROUTES, and nothing else: no file from disk. A run's pages come from
+    one snapshot of its Live; /progress, /model, /dreams and /predict without /runs/N are
+    those of the newest run (Lab.newest)."""
     timeout = 10  # seconds a client may take over its request before it is dropped
+    ROUTES = [  # (method, path, what answers it); (/runs/N) names a run, else the newest
+        ("GET", r"/", "page"), ("GET", r"/favicon\.ico", "favicon"),
+        ("GET", r"/runs", "list_runs"), ("POST", r"/runs", "start_run"),
+        ("GET", r"/runs/(\d+)", "record"), ("DELETE", r"/runs/(\d+)", "remove_run"),
+        ("POST", r"/runs/(\d+)/stop", "stop_run"),
+        ("GET", r"(?:/runs/(\d+))?/progress", "progress"),
+        ("GET", r"(?:/runs/(\d+))?/model", "model"),
+        ("GET", r"(?:/runs/(\d+))?/dreams", "dreams"),
+        ("POST", r"(?:/runs/(\d+))?/predict", "predict")]
+    WRITES = {"start_run", "stop_run"}  # POSTs that change the lab: their body must be JSON
 
     def do_GET(self):
-        if not self.host_is_ours():
-            return
-        snapshot = self.server.live.snapshot
-        if self.path == "/":
-            self.reply(200, PAGE.encode(), "text/html; charset=utf-8")
-        elif self.path == "/progress":
-            self.reply(200, snapshot["progress"], "application/json")
-        elif self.path == "/model":
-            if snapshot["model"] is None:
-                return self.fail(503, "the network has not taken its first step yet")
-            self.reply(200, snapshot["model"], "application/json")
-        elif self.path == "/dreams":  # computed once per snapshot, when a page asks
-            if snapshot["params"] is None:
-                return self.fail(503, "the network has not taken its first step yet")
-            live = self.server.live
-            if live.dreams[0] is not snapshot:
-                X, P = dream(snapshot["params"], activation=live.activation)
-                live.dreams = (snapshot, json.dumps({
-                    "images": np.rint(255 * X).astype(int).tolist(),
-                    "p": P[np.arange(len(P)), np.arange(len(P))].tolist()}).encode())
-            self.reply(200, live.dreams[1], "application/json")
-        elif self.path == "/favicon.ico":
-            self.reply(204)
-        else:
-            self.fail(404, f"no page {self.path[:80]}; there is GET /, GET /model, GET /dreams, "
-                           "GET /progress and POST /predict")
+        self.route("GET")
 
     def do_POST(self):
-        if not self.host_is_ours():
+        self.route("POST")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def route(self, method):
+        if not self.host_is_ours() or (method != "GET" and not self.origin_is_ours()):
             return
-        if self.path != "/predict":
-            return self.fail(404, f"no page {self.path[:80]}; there is GET /, GET /progress "
-                                  "and POST /predict")
-        length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
-            return self.fail(411, "send the body's length in a Content-Length header")
-        if int(length) > MAX_BODY:  # refused unread; the connection closes after the reply
-            self.close_connection = True
-            return self.fail(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,}")
-        body = self.rfile.read(int(length))
-        params = self.server.live.snapshot["params"]  # the weights of one step, all layers
-        if params is None:
-            return self.fail(503, "the network has not taken its first step yet; ask again")
+        path = self.path.split("?")[0]
+        found = [(m, name, match) for m, pattern, name in self.ROUTES
+                 for match in [re.fullmatch(pattern, path)] if match]
+        if not found:
+            routes = ", ".join(m + " " + p.replace(r"(?:/runs/(\d+))?", "[/runs/N]").replace(
+                r"(\d+)", "N") for m, p, _ in self.ROUTES[2:])
+            return self.fail(404, f"no page {path[:80]}; there is GET /, {routes}")
+        for m, name, match in found:
+            if m == method:
+                break
+        else:
+            return self.fail(405, f"{path[:80]} takes {' or '.join(m for m, _, _ in found)}")
+        body = b""
+        if method == "POST":
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit():
+                return self.fail(411, "send the body's length in a Content-Length header")
+            if int(length) > MAX_BODY:  # refused unread; the connection closes after the reply
+                self.close_connection = True
+                return self.fail(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,}")
+            body = self.rfile.read(int(length))
+        # A form on another site may send text/plain or form fields to any address, unasked;
+        # only a page of this server's can send application/json (a browser asks first,
+        # in a preflight that this server never grants). So a write must say it is JSON.
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if name in self.WRITES and kind != "application/json":
+            return self.fail(415, f"send the body as JSON, with Content-Type: application/json "
+                                  f"(got {kind[:40] or 'none'})")
+        lab = self.server.lab
+        run = None
+        if match.groups():
+            with lab.changed:
+                run = lab.runs.get(int(match[1])) if match[1] else lab.newest()
+            if run is None:
+                return self.fail(404, f"no run {match[1]}; GET /runs lists them" if match[1]
+                                 else "no runs yet; start one with POST /runs")
         try:
-            answer = predict_request(params, body, self.server.live.activation)
+            getattr(self, name)(run, body)
         except RequestError as e:
-            return self.fail(*e.args)
+            self.fail(*e.args)
         except Exception as e:  # a fault of ours: the client gets one line, the server goes on
-            return self.fail(500, f"the server failed to read this pad ({type(e).__name__})")
-        self.reply(200, json.dumps(answer).encode(), "application/json")
+            self.fail(500, f"the server failed to answer {method} {path[:80]} "
+                           f"({type(e).__name__})")
+
+    def page(self, run, body):
+        self.reply(200, self.server.page, "text/html; charset=utf-8")
+
+    def favicon(self, run, body):
+        self.reply(204)
+
+    def list_runs(self, run, body):
+        with self.server.lab.changed:
+            runs = [r.summary() for r in self.server.lab.runs.values()]
+        self.send_json(runs)
+
+    def start_run(self, run, body):
+        request = read_json(body, 'such as {"flags": "--init zeros"}')
+        if not isinstance(request.get("flags", ""), str):
+            raise RequestError(400, 'expected {"flags": "--init zeros ..."}')
+        if len(request.get("flags", "")) > 2000:
+            raise RequestError(400, "at most 2,000 characters of flags")
+        try:
+            args = self.server.lab.parse(request.get("flags", ""))
+        except UsageError as e:
+            raise RequestError(400, usage_line(e, "nn_from_scratch.py")) from None
+        run = self.server.lab.start(args)
+        self.send_json({"id": run.id, "command": run.command}, 201)
+
+    def record(self, run, body):
+        if run.record is None:
+            raise RequestError(409, f"run {run.id} is {run.state}: " + (
+                "it has no record" if run.state != "training" and run.state != "queued" else
+                "its record comes when it ends"))
+        self.send_json(run.record)
+
+    def stop_run(self, run, body):
+        self.server.lab.stop(run)
+        self.send_json({"id": run.id, "state": run.state})
+
+    def remove_run(self, run, body):
+        self.server.lab.remove(run)
+        self.reply(204)
+
+    def progress(self, run, body):
+        self.reply(200, run.live.snapshot["progress"], "application/json")
+
+    def model(self, run, body):
+        snapshot = run.live.snapshot
+        if snapshot["model"] is None:
+            raise RequestError(503, "the network has not taken its first step yet")
+        self.reply(200, snapshot["model"], "application/json")
+
+    def dreams(self, run, body):  # computed once per snapshot, when a page asks
+        live, snapshot = run.live, run.live.snapshot
+        if snapshot["params"] is None:
+            raise RequestError(503, "the network has not taken its first step yet")
+        if live.dreams[0] is not snapshot:
+            X, P = dream(snapshot["params"], activation=live.activation)
+            live.dreams = (snapshot, json.dumps({
+                "images": np.rint(255 * X).astype(int).tolist(),
+                "p": P[np.arange(len(P)), np.arange(len(P))].tolist()}).encode())
+        self.reply(200, live.dreams[1], "application/json")
+
+    def predict(self, run, body):
+        params = run.live.snapshot["params"]  # the weights of one step, all layers
+        if params is None:
+            raise RequestError(503, "the network has not taken its first step yet; ask again")
+        try:
+            answer = predict_request(params, body, run.live.activation)
+        except RequestError:
+            raise
+        except Exception as e:
+            raise RequestError(500, f"the server failed to read this pad "
+                                    f"({type(e).__name__})") from None
+        self.send_json(answer)
 
     def host_is_ours(self):
         """Refuse a Host header that names another site: a page elsewhere whose name was
@@ -2327,6 +2723,26 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         self.fail(403, f"Host {header[:80]!r} is not this server's address")
         return False
 
+    def origin_is_ours(self):
+        """Refuse a POST or DELETE sent by a page on another site. Any page the user opens
+        can send requests to 127.0.0.1 from the user's own browser: it cannot read the
+        answers, but it could start, stop or remove runs and keep the machine busy. A
+        browser names the sending page's site in the Origin header of every POST and
+        DELETE; as in Jupyter's server, it must be this server (the Host it was asked
+        for). A request with no Origin does not come from a page (curl, a script)."""
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return True
+        parts = urllib.parse.urlsplit(origin)
+        if parts.scheme == "http" and parts.netloc.lower() == (self.headers.get("Host") or "").lower():
+            return True
+        self.fail(403, f"Origin {origin[:80]!r} is another site; only this server's own page "
+                       "may start, stop or remove runs")
+        return False
+
+    def send_json(self, value, status=200):
+        self.reply(status, json.dumps(value).encode(), "application/json")
+
     def reply(self, status, body=b"", content_type=None):
         self.send_response(status)
         if content_type:
@@ -2343,8 +2759,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         pass  # quiet: a line per stroke would bury the URL
 
 
-def make_server(live, host="127.0.0.1", port=8000):
-    """The page's server for a Live, listening (port 0: a free one); serve_forever() runs it."""
+def make_server(lab, host="127.0.0.1", port=8000):
+    """The lab's server, listening (port 0: a free one); serve_forever() runs it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server_class = type("Server", (http.server.ThreadingHTTPServer,), {"address_family": family})
     try:
@@ -2354,13 +2770,15 @@ def make_server(live, host="127.0.0.1", port=8000):
                         "--port, or --port 0 for any free one") from None
     server.daemon_threads = True  # a client still connected does not keep Ctrl-C waiting
     server.handle_error = lambda request, address: None  # a client that hung up: no traceback
-    server.live, server.host_name = live, host.lower()
+    server.lab, server.host_name = lab, host.lower()
+    server.page = PAGE.replace("const LAB = null;", "const LAB = " + json.dumps(
+        {"fields": form_fields(), "lessons": LESSONS}).replace("</", "<\\/") + ";").encode()
     return server
 
 
-def start_server(live, host, port):
-    """Serve the page from a thread of its own; (the server, its address)."""
-    server = make_server(live, host, port)
+def start_server(lab, host, port):
+    """Serve the lab from a thread of its own; (the server, its address)."""
+    server = make_server(lab, host, port)
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -2371,27 +2789,12 @@ def start_server(live, host, port):
     return server, f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}/"
 
 
-def serve_until_ctrl_c(server, announce=None):
-    """Go on serving until Ctrl-C, after printing announce (the page's address) if given."""
-    try:
-        if announce:
-            print(announce, flush=True)
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("stopped")
-    finally:
-        server.shutdown()
-        server.server_close()
-    return 0
-
-
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Watch it learn, draw a digit: nn_from_scratch</title>
+<title>The lab: nn_from_scratch</title>
 <link rel="icon" href="data:,">
 <style>
   body { font: 17px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 1400px;
@@ -2420,8 +2823,6 @@ PAGE = """<!doctype html>
   .note { color: #666; font-size: .9rem; margin: .6rem 0 0; }
   #progress progress { width: 100%; height: 1.2rem; }
   #status { font-variant-numeric: tabular-nums; }
-  #curves { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 340px), 1fr)); }
-  #curves svg { width: 100%; height: auto; font-size: 14px; }
   #templates canvas { width: 100%; image-rendering: pixelated; }
   #confusion { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .85rem; }
   #confusion td, #confusion th { padding: .15rem .35rem; text-align: right; }
@@ -2436,15 +2837,82 @@ PAGE = """<!doctype html>
   #fooled { margin-top: .6rem; }
   #fooled[hidden] { display: none; }
   #accuracy { font-size: 1.6rem; font-weight: 700; margin: 0 0 .6rem; }
+  #lab { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
+  #settings .fields { display: grid; gap: .4rem .8rem;
+                      grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
+  #settings label { display: flex; flex-direction: column; font-size: .8rem; color: #444; }
+  #settings input, #settings select { font: inherit; font-size: .9rem; padding: .15rem .3rem; }
+  #settings .set input, #settings .set select { border-color: #2f6fd0; background: #eef4fd; }
+  #command, #runs code { font: .85rem ui-monospace, monospace; overflow-wrap: anywhere; }
+  #flag-help { min-height: 2.6em; }
+  .error { color: #c0201a; font-size: .9rem; margin: .4rem 0 0; }
+  #lessons { margin: 0 0 1rem; padding-left: 1.2rem; font-size: .9rem; }
+  #lessons li { margin-bottom: .35rem; }
+  #lessons li.chosen { background: #fff6d6; }
+  #lessons button { margin: 0 .4rem 0 0; padding: .05rem .6rem; font-size: .85rem; }
+  .table { overflow-x: auto; }
+  #runs-table { border-collapse: collapse; font-size: .85rem; width: 100%;
+                font-variant-numeric: tabular-nums; }
+  #runs-table th { text-align: left; font-weight: 400; color: #666; padding: .2rem .4rem; }
+  #runs td { padding: .3rem .4rem; border-top: 1px solid #eee; vertical-align: top; }
+  #runs tr { cursor: pointer; }
+  #runs tr.selected { background: #eef4fd; }
+  #runs button { margin: 0; padding: .1rem .5rem; font-size: .8rem; }
+  #runs td:first-child { min-width: 16em; }
+  @media (max-width: 700px) {  /* a phone: each run a card, its figures labelled */
+    #runs-table thead { display: none; }
+    #runs tr { display: flex; flex-wrap: wrap; gap: 0 .8rem; border-top: 1px solid #eee;
+               padding: .3rem 0; }
+    #runs td { border: 0; padding: .1rem 0; }
+    #runs td:first-child { flex-basis: 100%; }
+    #runs td[data-label]:not(:empty)::before { content: attr(data-label) ": "; color: #666; }
+  }
+  .swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px;
+            margin-right: .35em; vertical-align: -.05em; }
+  #legend { display: flex; flex-wrap: wrap; gap: .3rem .9rem; font-size: .85rem; margin-bottom: .4rem; }
+  #legend button { margin: 0; padding: .1rem .4rem; font-size: .85rem; background: none;
+                   border: 1px solid #ddd; border-radius: 4px; cursor: pointer; }
+  #legend button.off { opacity: .4; text-decoration: line-through; }
+  .charts { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 340px), 1fr)); }
+  .charts svg { width: 100%; height: auto; font-size: 14px; }
+  .pair { display: flex; gap: .8rem; }
+  .pair > div { flex: 1; }
 </style>
 </head>
 <body>
-<h1>Watch the network learn, and draw a digit for it to read</h1>
+<h1>The lab: train networks on MNIST side by side, and draw a digit for them to read</h1>
 <main>
+  <section id="lab" class="wide">
+    <form id="settings">
+      <h2>A run is a command line: set its flags (empty: the default)</h2>
+      <div class="fields"></div>
+      <p id="flag-help" class="note">Point at a flag for its help.</p>
+      <button id="start" type="submit">Start</button>
+      <p><code id="command">python nn_from_scratch.py</code></p>
+      <p id="settings-error" class="error" hidden></p>
+    </form>
+    <div>
+      <h2>Lessons: each starts the runs it compares</h2>
+      <ul id="lessons"></ul>
+      <h2>Runs: one trains at a time; click one to look inside it below</h2>
+      <div class="table"><table id="runs-table">
+        <thead><tr><th>run</th><th>state</th><th>epoch</th><th>loss at start</th>
+          <th>best val</th><th>train</th><th>test</th><th></th></tr></thead>
+        <tbody id="runs"></tbody></table></div>
+    </div>
+  </section>
+  <section id="compare" class="wide">
+    <h2 id="compare-title">The runs side by side</h2>
+    <div id="legend"></div>
+    <div class="charts"><svg id="compare-loss" viewBox="0 0 420 240"></svg>
+      <svg id="compare-acc" viewBox="0 0 420 240"></svg></div>
+    <p class="note">Click a run in the legend to hide or show it; point at a curve for its
+      run and value. The loss is on a log scale, from the loss before training at epoch 0.</p>
+  </section>
   <section id="training" class="wide" hidden>
-    <h2>Training</h2>
+    <h2 id="training-title">Training</h2>
     <div id="progress"><div id="status">starting…</div><progress max="1" value="0"></progress></div>
-    <div id="curves"><svg id="loss" viewBox="0 0 420 240"></svg><svg id="acc" viewBox="0 0 420 240"></svg></div>
+    <div id="curves" class="charts"><svg id="loss" viewBox="0 0 420 240"></svg><svg id="acc" viewBox="0 0 420 240"></svg></div>
   </section>
   <section>
     <h2>Draw here: mouse, finger or pen</h2>
@@ -2456,11 +2924,19 @@ PAGE = """<!doctype html>
     <div id="prediction">?</div>
     <div id="probabilities" class="bars"></div>
   </section>
-  <section>
-    <h2>What it sees: 28x28 pixels, as MNIST's digits</h2>
-    <canvas id="seen" class="pixels" width="28" height="28"></canvas>
+  <section id="inside">
+    <div class="pair">
+      <div><h2>What it sees: 28x28, as MNIST's</h2>
+        <canvas id="seen" class="pixels" width="28" height="28"></canvas></div>
+      <div><h2>Which pixels decide: |dloss/dx|</h2>
+        <canvas id="saliency" class="pixels" width="28" height="28"></canvas></div>
+    </div>
     <p class="note">Cropped to the ink, strokes brought to MNIST's width, scaled to 20 pixels
       and centred on the ink's centre of mass.</p>
+    <button id="fool">Fool it</button>
+    <p id="fool-note" class="note">The smallest change to every pixel, in the direction that
+      hurts, that makes it read another digit.</p>
+    <canvas id="fooled" class="pixels" width="28" height="28" hidden></canvas>
   </section>
   <section>
     <h2 id="layer1">Hidden units: brighter fires more</h2>
@@ -2470,20 +2946,12 @@ PAGE = """<!doctype html>
     <div id="outgoing" class="bars"></div>
     <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet.
       <span id="votes">Bars: how its firing votes for each digit.</span></p>
-  </section>
-  <section id="inside">
-    <h2>Which pixels decide: |dloss/dx|</h2>
-    <canvas id="saliency" class="pixels" width="28" height="28"></canvas>
-    <button id="fool">Fool it</button>
-    <p id="fool-note" class="note">The smallest change to every pixel, in the direction that
-      hurts, that makes it read another digit.</p>
-    <canvas id="fooled" class="pixels" width="28" height="28" hidden></canvas>
-  </section>
-  <section id="deeper" hidden>
-    <h2>Deeper hidden layers: brighter fires more</h2>
-    <div id="layers"></div>
-    <p class="note">One grid per layer. Their units look at the layer before them, not at
-      the pixels.</p>
+    <div id="deeper" hidden>
+      <h2>Deeper hidden layers: brighter fires more</h2>
+      <div id="layers"></div>
+      <p class="note">One grid per layer. Their units look at the layer before them, not at
+        the pixels.</p>
+    </div>
   </section>
   <section id="templates" class="wide">
     <h2>What every first-layer unit looks for: its 784 input weights</h2>
@@ -2515,6 +2983,13 @@ const $ = id => document.getElementById(id), pad = $("pad"), ink = pad.getContex
 let model = null, answer = null, unit = null;  // the weights, the last reply, the unit shown
 let drawn = false, busy = false, again = false, timer = null, version = 0, fetched = 0;
 let fooling = false;  // after "Fool it", every answer comes with its fooled image
+const LAB = null;  // the form's flags and the lessons, filled in by the server
+let runs = [], selected = null, following = true;  // GET /runs; the run shown below; newest?
+const progress = {}, hidden = new Set();  // each run's latest /progress; runs not drawn
+const base = () => `/runs/${selected}`;  // the selected run's routes
+const COLOURS = ["#2f6fd0", "#e0302a", "#2a9d3a", "#8a3fd0", "#e08a00", "#00a0b0", "#d03f8a",
+                 "#6b6b00", "#7a4a2a", "#555555"];
+const colour = id => COLOURS[(id - 1) % COLOURS.length];
 
 function bars(parent, signed) {  // ten rows of digit, bar, number; returns their setter
   const rows = [...Array(10)].map((_, k) => parent.appendChild(Object.assign(
@@ -2588,7 +3063,7 @@ async function predict() {  // one request at a time; strokes made meanwhile sen
   let bytes = "";
   for (let i = 0; i < rgba.length; i += 4) bytes += String.fromCharCode(rgba[i]);
   try {
-    const response = await fetch("/predict", {
+    const response = await fetch(base() + "/predict", {
       method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({width: pad.width, height: pad.height, pixels: btoa(bytes),
                             fool: fooling})});
@@ -2603,7 +3078,7 @@ async function predict() {  // one request at a time; strokes made meanwhile sen
 }
 
 async function dreams() {  // the ten dreams of the weights of the moment
-  const reply = await (await fetch("/dreams")).json();
+  const reply = await (await fetch(base() + "/dreams")).json();
   if (!reply.images) return;
   $("dreamt").replaceChildren(...reply.images.map((image, k) => {
     const figure = document.createElement("figure"), canvas = document.createElement("canvas");
@@ -2647,7 +3122,9 @@ $("clear").addEventListener("click", clear);
 $("fool").addEventListener("click", () => { fooling = true; predict(); });
 $("dream").addEventListener("click", dreams);
 
-function build(m) {  // the unit panel and the deeper layers' grids, once
+function build(m) {  // the unit panel and the deeper layers' grids, for each run shown
+  $("hidden").replaceChildren();
+  $("layers").replaceChildren();
   $("layer1").textContent = m.sizes.length > 3 ? "Hidden layer 1: brighter fires more"
                                               : "Hidden units: brighter fires more";
   fill($("hidden"), m.units).forEach((cell, k) => {
@@ -2678,7 +3155,7 @@ function drawTemplates(m) {  // every unit's weights as a 28x28 tile, 1 pixel ap
 }
 
 async function loadModel() {  // the weights of the latest snapshot
-  const m = await (await fetch("/model")).json();
+  const m = await (await fetch(base() + "/model")).json();
   m.templates = Int8Array.from(atob(m.templates), c => c.charCodeAt(0));
   if (!model) build(m);
   model = m;
@@ -2688,33 +3165,75 @@ async function loadModel() {  // the weights of the latest snapshot
 }
 
 function ticks(low, high, most) {  // round numbers from low up to high or just past it
-  const step = [0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 50].find(s => (high - low) / s <= most);
+  const step = [0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
+    .find(s => (high - low) / s <= most);
   return [...Array(Math.ceil((high - low) / step - 1e-9) + 1)].map((_, i) => low + i * step);
 }
 
-function chart(svg, series, label, ymin, ymax, epochs) {  // lines of [x, y], labelled axes
-  const [x0, x1, y0, y1] = [56, 410, 196, 34];
-  const X = x => x0 + (x1 - x0) * x / epochs, Y = y => y0 - (y0 - y1) * (y - ymin) / (ymax - ymin);
+// Lines of [x, y] on labelled axes: series of {points, colour, name, dots}. With log, y is
+// drawn on a log scale from ymin to ymax (powers of ten); with key, the names are drawn
+// above the chart. Pointing at the chart names the nearest point's run and value.
+function chart(svg, series, label, ymin, ymax, epochs, {log = false, key = true, unit = ""} = {}) {
+  const [x0, x1, y0, y1] = [56, 410, 196, 34], f = log ? Math.log10 : y => y;
+  const X = x => x0 + (x1 - x0) * x / epochs;
+  const Y = y => y0 - (y0 - y1) * (f(Math.max(y, ymin)) - f(ymin)) / (f(ymax) - f(ymin));
   const parts = [`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#888"/>`,
     `<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#888"/>`,
     `<text x="${(x0 + x1) / 2}" y="236" text-anchor="middle">epoch</text>`,
     `<text x="14" y="${(y0 + y1) / 2}" text-anchor="middle"
       transform="rotate(-90 14 ${(y0 + y1) / 2})">${label}</text>`];
-  for (const y of ticks(ymin, ymax, 5))
-    parts.push(`<text x="${x0 - 5}" y="${Y(y) + 4}" text-anchor="end">${+y.toFixed(2)}</text>`);
+  const [e0, e1] = [Math.round(Math.log10(ymin)), Math.round(Math.log10(ymax))];
+  const decades = log ? [...Array(e1 - e0 + 1)].map((_, i) => 10 ** (e0 + i)) : [];
+  const marks = !log ? ticks(ymin, ymax, 5) : decades.length > 4 ? decades  // 1, 2, 5, 10, ...
+    : decades.flatMap(d => [d, 2 * d, 5 * d]).filter(y => y <= ymax * 1.0001);
+  for (const y of marks)
+    parts.push(`<text x="${x0 - 5}" y="${Y(y) + 4}" text-anchor="end">${+y.toPrecision(2)}</text>`);
   for (const e of ticks(0, epochs, 10).filter(Number.isInteger))
     parts.push(`<text x="${X(e)}" y="${y0 + 17}" text-anchor="middle">${e}</text>`);
-  series.forEach(([points, colour, name, dots], i) => {
-    parts.push(`<text x="${x0 + 130 * i}" y="16" fill="${colour}">— ${name}</text>`);
+  const near = [];  // every point drawn: [x, y, what it says]
+  series.forEach(({points, colour, name, dots}, i) => {
+    if (key) parts.push(`<text x="${x0 + 130 * i}" y="16" fill="${colour}">— ${name}</text>`);
     const at = points.map(([x, y]) => [X(x).toFixed(1), Y(y).toFixed(1)]);
     parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2"
       points="${at.map(p => p.join(",")).join(" ")}"/>`);
     if (dots) parts.push(...at.map(([x, y]) => `<circle cx="${x}" cy="${y}" r="3" fill="${colour}"/>`));
+    points.forEach(([x, y], k) => near.push([+at[k][0], +at[k][1],
+      `${name}: ${+y.toFixed(4)}${unit} at epoch ${+x.toFixed(2)}`, colour]));
   });
+  parts.push(`<g class="hover" visibility="hidden"><circle r="5" fill="none" stroke-width="2"/>
+    <text y="16" font-weight="700"></text></g>`);
   svg.innerHTML = parts.join("");
+  svg.onpointermove = event => {  // the point nearest the pointer, in the chart's units
+    svg.pointer = event;
+    const box = svg.getBoundingClientRect(), scale = 420 / box.width;
+    const [px, py] = [(event.clientX - box.left) * scale, (event.clientY - box.top) * scale];
+    let best = null, distance = 20;
+    for (const p of near) {
+      const d = Math.hypot(p[0] - px, p[1] - py);
+      if (d < distance) [best, distance] = [p, d];
+    }
+    const hover = svg.querySelector(".hover");
+    hover.setAttribute("visibility", best ? "visible" : "hidden");
+    if (!best) return;
+    const [circle, text] = hover.children;
+    [["cx", best[0]], ["cy", best[1]], ["stroke", best[3]]].forEach(a => circle.setAttribute(...a));
+    [["x", x1], ["text-anchor", "end"], ["fill", best[3]]].forEach(a => text.setAttribute(...a));
+    text.textContent = best[2];
+  };
+  svg.onpointerleave = () => {
+    svg.querySelector(".hover").setAttribute("visibility", "hidden");
+    svg.pointer = null;
+  };
+  if (svg.pointer) svg.onpointermove(svg.pointer);  // still pointed at after a redraw
 }
 
-function drawProgress(p) {
+const lossPoints = p => p.losses.map(([step, loss]) => [step / Math.max(p.batches, 1), loss]);
+const lossRange = values => {  // whole powers of ten around the losses, at least 1 apart
+  const low = Math.floor(Math.log10(Math.max(Math.min(...values, 1), 1e-3)));
+  return [10 ** low, 10 ** Math.max(Math.ceil(Math.log10(Math.max(...values, 1))), low + 1)];
+};
+
+function drawProgress(p) {  // the selected run: where it is, its loss, train and val accuracy
   const done = (p.epoch - 1) * p.batches + p.batch, total = p.epochs * p.batches;
   const fraction = p.done ? 1 : Math.max(done, 0) / Math.max(total, 1);
   const left = done > 0 && !p.done ? p.elapsed * (total - done) / done : 0;
@@ -2723,16 +3242,15 @@ function drawProgress(p) {
     : `epoch ${p.epoch} of ${p.epochs}, batch ${p.batch} of ${p.batches} · ` +
       `${p.elapsed.toFixed(1)} s elapsed, ${p.done ? "done" : left.toFixed(1) + " s left"}`;
   $("progress").querySelector("progress").value = fraction;
-  const epochs = Math.max(p.epochs, 1), h = p.history;
-  const losses = p.losses.map(([step, loss]) => [step / p.batches, loss]);
-  const top = Math.max(...losses.map(([, l]) => l), 0.5);
-  chart($("loss"), [[losses, "#2f6fd0", "training loss, every 25 batches"]], "loss", 0,
-        ticks(0, top, 5).at(-1), epochs);
+  const epochs = Math.max(p.epochs, 1), h = p.history, losses = lossPoints(p);
+  chart($("loss"), [{points: losses, colour: "#2f6fd0", name: "training loss, every 25 batches"}],
+        "loss", ...lossRange(losses.map(([, l]) => l)), epochs, {log: true});
   const train = h.map(r => [r.epoch, 100 * r.train_acc]);
   const val = h.filter(r => r.val_acc !== null).map(r => [r.epoch, 100 * r.val_acc]);
   const low = Math.min(90, ...train.map(([, a]) => a), ...val.map(([, a]) => a));
-  chart($("acc"), [[train, "#2f6fd0", "training", true], [val, "#e0302a", "validation", true]],
-        "accuracy (%)", Math.floor(low / 10) * 10, 100, epochs);
+  chart($("acc"), [{points: train, colour: "#2f6fd0", name: "training", dots: true},
+                   {points: val, colour: "#e0302a", name: "validation", dots: true}],
+        "accuracy (%)", Math.floor(low / 10) * 10, 100, epochs, {unit: "%"});
 }
 
 function showResult(r) {
@@ -2754,24 +3272,255 @@ function showResult(r) {
   $("result").hidden = false;
 }
 
-async function poll() {  // the progress twice a second; the weights at most once a second
+// The settings form, built from the parser's own flags (LAB.fields): a flag left empty is
+// not sent, and the run takes its default. The flags live in the URL, as #flags=...
+const fields = LAB.fields.map(f => {
+  const label = document.createElement("label"), name = document.createElement("span");
+  name.textContent = f.flag;
+  let input;
+  if (f.kind === "choice" || f.kind === "bool") {
+    input = document.createElement("select");
+    const options = f.kind === "bool" ? [["", "default"], ["on", "on"], ["off", "off"]]
+      : [["", `default${f.default === null ? "" : ` (${f.default})`}`],
+         ...f.choices.map(c => [c, c])];
+    input.append(...options.map(([value, text]) => Object.assign(
+      document.createElement("option"), {value, textContent: text})));
+  } else {
+    input = Object.assign(document.createElement("input"),
+                          {placeholder: f.default === null ? "default" : f.default});
+  }
+  input.title = f.help;
+  label.append(name, input);
+  $("settings").querySelector(".fields").append(label);
+  const said = () => { $("flag-help").textContent = `${f.flag}: ${f.help}`; };
+  input.addEventListener("focus", said);
+  label.addEventListener("pointerenter", said);
+  input.addEventListener("input", flagsChanged);
+  return {...f, input, label};
+});
+
+function formFlags() {  // the form as flags: "--init zeros --epochs 5"
+  return fields.filter(f => f.input.value.trim() !== "").map(f => f.kind === "bool"
+    ? (f.input.value === "on" ? f.flag : "--no-" + f.flag.slice(2))
+    : `${f.flag} ${f.input.value.trim()}`).join(" ");
+}
+
+function fillForm(flags) {  // flags -> the form; a flag the form does not have is said
+  fields.forEach(f => { f.input.value = ""; });
+  const words = flags.trim().split(/\\s+/).filter(Boolean), unknown = [];
+  for (let i = 0; i < words.length; i++) {
+    const field = fields.find(f => f.flag === words[i] || (f.kind === "bool"
+                                                          && "--no-" + f.flag.slice(2) === words[i]));
+    const values = [];
+    while (i + 1 < words.length && !words[i + 1].startsWith("--")) values.push(words[++i]);
+    if (!field) { unknown.push(words[i - values.length]); continue; }
+    field.input.value = field.kind === "bool" ? (words[i - values.length] === field.flag ? "on" : "off")
+                                              : values.join(" ");
+  }
+  flagsChanged();
+  showError(unknown.length ? `not a flag of the form: ${unknown.join(" ")}` : null);
+}
+
+function flagsChanged() {
+  const flags = formFlags();
+  $("command").textContent = "python nn_from_scratch.py" + (flags ? " " + flags : "");
+  fields.forEach(f => f.label.classList.toggle("set", f.input.value.trim() !== ""));
+  history.replaceState(null, "", flags ? "#flags=" + encodeURIComponent(flags) : "#");
+}
+
+function showError(message) {
+  $("settings-error").hidden = !message;
+  $("settings-error").textContent = message || "";
+}
+
+async function post(path, body) {  // a write: JSON, from this page (the server checks both)
+  const response = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
+                                      body: JSON.stringify(body)});
+  const reply = await response.json();
+  if (!response.ok) throw new Error(reply.error);
+  return reply;
+}
+
+async function startRuns(list) {  // queue each run; the first refusal is said, the rest not sent
   try {
-    const p = await (await fetch("/progress")).json();
-    $("training").hidden = !p.training;
-    if (p.training) drawProgress(p);
-    if (p.weights && p.version !== version && (p.done || Date.now() - fetched > 1000)) {
+    const started = [];
+    for (const flags of list) started.push((await post("/runs", {flags})).id);
+    showError(null);
+    return started;
+  } catch (error) {
+    showError(error.message);
+    return [];
+  }
+}
+
+$("settings").addEventListener("submit", async event => {
+  event.preventDefault();
+  const [id] = await startRuns([formFlags()]);
+  if (id) { hidden.delete(id); pollSoon(); }
+});
+
+LAB.lessons.forEach(([key, title, list]) => {
+  const item = Object.assign(document.createElement("li"), {id: "lesson-" + key});
+  const button = Object.assign(document.createElement("button"), {type: "button",
+                                                                   textContent: "Run"});
+  const link = Object.assign(document.createElement("a"), {href: "#lesson=" + key,
+                                                           textContent: title});
+  item.append(button, link, ": ", ...list.flatMap((flags, k) => [k ? " | " : "",
+    Object.assign(document.createElement("a"), {href: "#flags=" + encodeURIComponent(flags),
+                                                textContent: flags || "default"})]));
+  button.addEventListener("click", async () => {
+    const ids = await startRuns(list);
+    if (!ids.length) return;
+    runs.forEach(r => hidden.add(r.id));  // the lesson's runs alone on the charts
+    ids.forEach(id => hidden.delete(id));
+    $("compare-title").textContent = title;
+    pollSoon();
+  });
+  $("lessons").append(item);
+});
+
+function openLink() {  // #flags=... fills the form; #lesson=key too, with its first run
+  const [, what, value] = location.hash.match(/^#(flags|lesson)=(.*)$/) || [];
+  document.querySelectorAll("#lessons li").forEach(li => li.classList.remove("chosen"));
+  if (what === "flags") fillForm(decodeURIComponent(value));
+  const lesson = what === "lesson" && LAB.lessons.find(([key]) => key === value);
+  if (lesson) {
+    $("lesson-" + lesson[0]).classList.add("chosen");
+    $("compare-title").textContent = lesson[1];
+    const hash = location.hash;
+    fillForm(lesson[2][0]);
+    history.replaceState(null, "", hash);  // the lesson's own link stays
+  }
+}
+window.addEventListener("hashchange", openLink);
+
+const percent = v => v === null || v === undefined ? "" : (100 * v).toFixed(2) + "%";
+
+const rows = {}, keys = {};  // each run's row and legend entry, made once, then updated
+
+function drawRuns() {  // a row per run, a legend entry per run, and the two overlaid charts
+  for (const id of Object.keys(rows)) if (!runs.find(r => r.id === +id)) {
+    rows[id].remove(); keys[id].remove(); delete rows[id]; delete keys[id];
+  }
+  for (const r of runs) {
+    const row = rows[r.id] || (rows[r.id] = newRow(r)), key = keys[r.id] || (keys[r.id] = newKey(r));
+    Object.assign(row.dataset, {runId: r.id, state: r.state});
+    row.classList.toggle("selected", r.id === selected);
+    const cells = row.children, busy = ["queued", "training"].includes(r.state);
+    cells[0].querySelector(".error").textContent = r.error || "";
+    cells[0].querySelector("a").hidden = r.test_accuracy === null;
+    cells[1].textContent = r.state + (r.state === "training" ? ` ${r.epochs_done}/${r.epochs}` : "");
+    cells[2].textContent = r.epoch_seconds === null ? "" : r.epoch_seconds.toFixed(2) + " s";
+    cells[3].textContent = r.loss_before === null ? "" : r.loss_before.toFixed(2);
+    [cells[4].textContent, cells[5].textContent, cells[6].textContent] =
+      [r.best_val_accuracy, r.train_accuracy, r.test_accuracy].map(percent);
+    cells[7].firstChild.textContent = busy ? "Stop" : "Remove";
+    key.hidden = !progress[r.id];
+    key.classList.toggle("off", hidden.has(r.id));
+    $("runs").append(row);  // in the order of the runs
+    $("legend").append(key);
+  }
+  const shown = runs.filter(r => progress[r.id] && !hidden.has(r.id));
+  const drawn = JSON.stringify(shown.map(r => [r.id, progress[r.id].version]));
+  if (drawn === drawRuns.drawn) return;  // the charts have not changed
+  drawRuns.drawn = drawn;
+  const epochs = Math.max(1, ...shown.map(r => r.epochs));
+  const losses = shown.map(r => ({points: lossPoints(progress[r.id]), colour: colour(r.id),
+                                  name: `${r.id}: ${r.name}`}));
+  chart($("compare-loss"), losses, "training loss",
+        ...lossRange(losses.flatMap(s => s.points.map(([, l]) => l))), epochs,
+        {log: true, key: false});
+  const val = shown.map(r => ({points: progress[r.id].history.filter(h => h.val_acc !== null)
+    .map(h => [h.epoch, 100 * h.val_acc]), colour: colour(r.id), name: `${r.id}: ${r.name}`,
+    dots: true}));
+  const low = Math.min(90, ...val.flatMap(s => s.points.map(([, a]) => a)));
+  chart($("compare-acc"), val, "validation accuracy (%)", Math.floor(low / 10) * 10, 100,
+        epochs, {key: false, unit: "%"});
+}
+
+function newRow(r) {  // its name, command and record link, its figures, Stop or Remove
+  const row = document.createElement("tr");
+  row.innerHTML = `<td><span class="swatch" style="background: ${colour(r.id)}"></span>` +
+    `<b></b><br><code></code> <a href="/runs/${r.id}" target="_blank">record</a>` +
+    `<div class="error"></div></td>` + ["state", "epoch", "loss at start", "best val", "train",
+    "test"].map(label => `<td data-label="${label}"></td>`).join("") + "<td></td>";
+  row.lastChild.append(Object.assign(document.createElement("button"), {type: "button"}));
+  row.querySelector("b").textContent = `${r.id}: ${r.name}`;
+  row.querySelector("code").textContent = r.command;
+  row.querySelector("button").addEventListener("click", async event => {
+    event.stopPropagation();
+    const busy = ["queued", "training"].includes(row.dataset.state);
+    const response = await fetch(`/runs/${r.id}` + (busy ? "/stop" : ""), busy
+      ? {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}
+      : {method: "DELETE"});
+    if (!response.ok) showError((await response.json()).error);
+    pollSoon();
+  });
+  row.addEventListener("click", () => { select(r.id, false); drawRuns(); pollSoon(); });
+  return row;
+}
+
+function newKey(r) {  // its legend entry: click to hide or show its curves
+  const key = Object.assign(document.createElement("button"), {type: "button"});
+  key.innerHTML = `<span class="swatch" style="background: ${colour(r.id)}"></span>`;
+  key.append(`${r.id}: ${r.name}`);
+  key.addEventListener("click", () => {
+    hidden.has(r.id) ? hidden.delete(r.id) : hidden.add(r.id);
+    drawRuns.drawn = null;
+    drawRuns();
+  });
+  return key;
+}
+
+function select(id, follow) {  // point the rest of the page at run id
+  following = follow;
+  if (id === selected) return;
+  selected = id;
+  [model, version, fetched, answer, fooling] = [null, 0, 0, null, false];
+  $("result").hidden = true;
+  $("dreamt").replaceChildren();
+  $("fooled").hidden = true;
+  const run = runs.find(r => r.id === id);
+  $("training-title").textContent = run ? `Run ${run.id}: ${run.name}` : "Training";
+  show();
+}
+
+let next = null, polling = false;
+function pollSoon() { clearTimeout(next); next = setTimeout(poll, 50); }
+
+async function poll() {  // the runs twice a second; the selected run's weights at most once a second
+  if (polling) return;
+  polling = true;
+  clearTimeout(next);
+  try {
+    runs = await (await fetch("/runs")).json();
+    for (const id of Object.keys(progress)) if (!runs.find(r => r.id === +id)) delete progress[id];
+    for (const r of runs)  // only the runs that moved since
+      if (r.state !== "queued" && (!progress[r.id] || progress[r.id].version !== r.version))
+        progress[r.id] = await (await fetch(`/runs/${r.id}/progress`)).json();
+    const started = runs.filter(r => r.state !== "queued");
+    if (following || !runs.find(r => r.id === selected))
+      select(started.length ? started.at(-1).id : null, true);
+    drawRuns();
+    const p = progress[selected];
+    $("training").hidden = !p || !p.training;
+    if (p && p.training) drawProgress(p);
+    if (p && p.weights && p.version !== version && (p.done || Date.now() - fetched > 1000)) {
       [version, fetched] = [p.version, Date.now()];
       await loadModel();
     }
-    if (p.result) showResult(p.result);
-    if (p.done && version === p.version) return;  // nothing will change any more
+    if (p && p.result) showResult(p.result);
   } catch (error) {
     $("status").textContent = "the server has stopped";
+    showError("the server has stopped");
+    polling = false;
     return;
   }
-  setTimeout(poll, 500);
+  polling = false;
+  next = setTimeout(poll, 500);
 }
 clear();
+openLink();
 poll();
 </script>
 </body>

@@ -20,6 +20,7 @@ import math
 import os
 import pickle
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -768,10 +769,11 @@ def test_the_loss_before_training_is_ln_10_for_a_good_start_and_far_more_for_a_l
     def before(activation, init):
         params = nn.init_params([784, 128, 10], np.random.default_rng(0), np.float32,
                                 activation, init)
-        line = nn.loss_before_training(params, None, None, X, y)
+        value, line = nn.loss_before_training(params, None, None, X, y)
         assert line.endswith("on the 5,000 validation images (ln 10 = 2.3026 for a network "
                              "that knows nothing)")
-        return float(line.split()[3])
+        assert line.split()[3] == f"{value:.4f}"
+        return value
     assert abs(before("relu", None) - math.log(10)) < 0.15
     assert abs(before("sigmoid", None) - math.log(10)) < 0.15
     assert before("relu", "normal") > 30 and before("sigmoid", "normal") > 6
@@ -2418,10 +2420,9 @@ def test_log_records_settings_data_hash_versions_history_and_result(tmp_path, ca
 # The drawing page: --serve, its POST /predict, and the page in a real browser
 
 @contextlib.contextmanager
-def page_server(params, activation="relu"):
-    """The real server for finished weights on a free port of 127.0.0.1, in a thread;
-    yields its port."""
-    server = nn.make_server(nn.Live(params, activation), "127.0.0.1", 0)
+def lab_server(lab):
+    """The real server for a Lab on a free port of 127.0.0.1, in a thread; yields its port."""
+    server = nn.make_server(lab, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -2429,6 +2430,14 @@ def page_server(params, activation="relu"):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def page_server(params, activation="relu"):
+    """The server for finished weights, as --load model.npz --serve shows them: run 1."""
+    args = nn.parse_args(["--load", "model.npz", "--activation", activation])
+    lab = nn.Lab(args)
+    lab.start(args, params)
+    return lab_server(lab)
 
 
 def request(port, method, path, body=b"", headers=None, timeout=10):
@@ -2486,7 +2495,7 @@ def test_the_page_and_its_model_are_served_and_nothing_else():
         page = page.decode()
         for part in ('<canvas id="pad"', 'id="clear"', 'id="prediction"', 'rel="icon"'):
             assert part in page
-        assert not re.search(r"(src|href)=\"(?!data:)", page) and "http" not in page
+        assert not re.search(r"(src|href)=\"(?!data:|/|#)", page) and "http" not in page
         status, model = request(port, "GET", "/model")
         templates = templates_of(model)
         assert status == 200 and templates.shape == (16, 784) and model["units"] == 16
@@ -2497,9 +2506,11 @@ def test_the_page_and_its_model_are_served_and_nothing_else():
         status, progress = request(port, "GET", "/progress")  # weights that are done
         assert status == 200 and progress["done"] and not progress["training"]
         assert request(port, "GET", "/favicon.ico")[0] == 204
-        for path in ("/nn_from_scratch.py", "/../nn_from_scratch.py", "/README.md", "/predict"):
+        for path in ("/nn_from_scratch.py", "/../nn_from_scratch.py", "/README.md", "/runs/x"):
             status, answer = request(port, "GET", path)
-            assert status == 404 and "GET /progress and POST /predict" in answer["error"]
+            assert status == 404 and "GET /runs, POST /runs" in answer["error"]
+            assert "GET [/runs/N]/progress" in answer["error"]
+        assert request(port, "GET", "/predict")[1] == {"error": "/predict takes POST"}
 
 
 def test_the_page_shows_which_pixels_decide_fools_the_digit_and_dreams(mnist, mnist_model):
@@ -2539,19 +2550,15 @@ GOOD = pad_body(np.kron(np.eye(28, dtype=np.uint8) * 255, np.ones((10, 10), np.u
 def test_before_the_first_step_the_weights_pages_say_so_in_one_line():
     # a page opened while the data still loads: /model, /dreams and /predict answer 503
     # with one line, and /progress already answers
-    server = nn.make_server(nn.Live(activation="relu"), "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
+    lab = nn.Lab(nn.parse_args([]))
+    lab.runs[1] = nn.Run(1, nn.parse_args([]))  # queued, and never started
+    with lab_server(lab) as port:
         for method, path, body in (("GET", "/model", b""), ("GET", "/dreams", b""),
                                    ("POST", "/predict", GOOD)):
             status, answer = request(port, method, path, body)
             assert status == 503 and "first step" in answer["error"]
             assert "\n" not in answer["error"]
         assert request(port, "GET", "/progress")[0] == 200
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def templates_of(model):
@@ -2884,6 +2891,322 @@ def test_serve_takes_weights_for_28x28_digits_only(tmp_path, capsys):
     code, out, err = run_main(["--load", tmp_path / "digits.npz", "--serve", "--port", 70000],
                               capsys)
     assert code == 2 and "--port must be from 0 to 65535" in err
+
+
+# ----------------------------------------------------------------------------
+# The lab: runs started from the page, queued, trained one at a time, compared
+
+def post_json(port, path, value, headers=None):
+    """A write as the page sends it: JSON, with its Content-Type."""
+    return request(port, "POST", path, json.dumps(value).encode(),
+                   {"Content-Type": "application/json", **(headers or {})})
+
+
+def wait_for(port, run_id, states=("done", "stopped", "failed"), timeout=120):
+    """GET /runs until run run_id is in one of states; returns its row."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        row = next((r for r in request(port, "GET", "/runs")[1] if r["id"] == run_id), None)
+        if row and row["state"] in states:
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} is not {' or '.join(states)} after {timeout} s: {row}")
+
+
+def lines_of_run(out, run_id):
+    """The terminal's lines of run run_id in a server's output: from its 'run N:' line to
+    its test accuracy."""
+    start = out.index(next(line for line in out if line.startswith(f"run {run_id}: ")))
+    end = next(i for i in range(start, len(out)) if out[i].startswith("test accuracy:"))
+    return out[start:end + 1]
+
+
+def without_seconds(value):
+    """A --log record with the times left out: what two runs of one command share."""
+    if isinstance(value, dict):
+        return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
+    return [without_seconds(v) for v in value] if isinstance(value, list) else value
+
+
+@needs_mnist
+def test_runs_started_from_the_page_are_the_command_lines_runs_digit_for_digit(tmp_path):
+    # --serve with its own flags as run 1, then two runs queued over HTTP while it trains:
+    # they train in turn, and each run's record and terminal lines are those of its command,
+    # shown on the page, typed into a terminal (with --log): the same losses, accuracies and
+    # data hash, digit for digit
+    process, lines = start_cli("--data", MNIST_NPZ, "--serve", "--port", 0, "--subset", 3000,
+                               "--epochs", 2)
+    try:
+        port = url_port(lines)
+        started = [post_json(port, "/runs", {"flags": flags}) for flags in
+                   ("--init normal --subset 2000 --epochs 3", "--epochs 2 --subset 2000 --hidden 32 16 --optimizer adam --dropout 0.2")]
+        assert [status for status, _ in started] == [201, 201]
+        assert [answer["id"] for _, answer in started] == [2, 3]
+        rows = [wait_for(port, n) for n in (1, 2, 3)]
+        assert [row["state"] for row in rows] == ["done"] * 3
+        assert rows[1]["name"] == "--init normal --epochs 3 --subset 2000"
+        assert rows[1]["loss_before"] > 30  # N(0, 1) weights: confident nonsense
+        out = lines + read_until(process, "test accuracy:")  # run 1's
+        for _ in range(2):
+            out += read_until(process, "test accuracy:")
+        for (_, answer), row in zip(started, rows[1:]):
+            command = shlex.split(answer["command"])
+            assert command[:2] == ["python", "nn_from_scratch.py"] and row["command"] == answer["command"]
+            assert command[command.index("--data") + 1] == str(MNIST_NPZ)  # the server's
+            status, record = request(port, "GET", f"/runs/{answer['id']}")
+            assert status == 200 and row["test_accuracy"] == record["test_accuracy"]
+            typed = run_cli(*command[2:], "--log", tmp_path / "typed.json")
+            assert typed.returncode == 0, typed.stderr
+            assert without_seconds(record) == without_seconds(
+                json.loads((tmp_path / "typed.json").read_text()))
+            page_lines = lines_of_run(out, answer["id"])
+            assert page_lines[0] == f"run {answer['id']}: {answer['command']}\n"
+            same = [re.sub(r"\d+\.\ds$", "", line) for line in typed.stdout.splitlines()
+                    if not line.startswith(("saved", "trained in"))]
+            assert same == [re.sub(r"\d+\.\ds$", "", line.rstrip("\n")) for line in page_lines[1:]
+                            if not line.startswith("trained in")]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
+
+
+def lab_with(path):
+    """A Lab as `--data path --serve` makes it, with the data loaded."""
+    args = nn.parse_args(["--data", str(path)])
+    return nn.Lab(args, nn.load_dataset(args))
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """28x28 images to train on in a blink, 1,000 to train and 200 to test, as a .npz."""
+    X_train, y_train, X_test, y_test = small_mnist_like(1000, 200)
+    path = tmp_path_factory.mktemp("small") / "small.npz"
+    np.savez(path, x_train=X_train, y_train=y_train, x_test=X_test, y_test=y_test)
+    return path
+
+
+@pytest.mark.parametrize("flags", ["--hidden 0", "--hidden 100001", "--lr -1", "--epochs x",
+                                   "--optimizer rmsprop", "--dropout 1", "--momentum 1",
+                                   "--nonsense", "--subset 999999", "--batch-size 5000",
+                                   "--hidden 10000 10000 10000"])
+def test_a_bad_flag_from_the_page_gets_a_400_with_the_command_lines_own_line(flags, small_data):
+    typed = run_cli("--data", small_data, *flags.split())
+    assert typed.returncode == 2 and typed.stderr.count("\n") == 1
+    with lab_server(lab_with(small_data)) as port:
+        status, answer = post_json(port, "/runs", {"flags": flags})
+        assert status == 400 and answer == {"error": typed.stderr.strip()}
+        assert request(port, "GET", "/runs")[1] == []  # nothing queued
+
+
+@pytest.mark.parametrize("flags, refused", [
+    ("--save {tmp}/m.npz", "--save"), ("--log {tmp}/r.json", "--log"),
+    ("--plot {tmp}/p.png", "--plot"), ("--load {tmp}/m.npz", "--load"),
+    ("--predict {tmp}/x.png", "--predict"), ("--dream {tmp}/d.npy", "--dream FILE"),
+    ("--data {tmp}", "--data"), ("--dataset digits", "--dataset"),
+    ("--data-home {tmp}", "--data-home"), ("--serve", "--serve"), ("--port 1", "--port"),
+    ("--host 0.0.0.0", "--host"), ("--gradcheck", "--gradcheck"), ("--sav {tmp}/m.npz", "--save"),
+    ("--help", "unrecognized arguments: --help")])
+def test_a_flag_that_reads_or_writes_a_file_or_changes_the_server_is_refused(flags, refused,
+                                                                              small_data, tmp_path):
+    # no request makes the server read or write a path: the flags that would are refused in
+    # one line, before anything is queued, and nothing is written
+    with lab_server(lab_with(small_data)) as port:
+        status, answer = post_json(port, "/runs", {"flags": flags.format(tmp=tmp_path)})
+        assert status == 400 and refused in answer["error"] and "\n" not in answer["error"]
+        assert request(port, "GET", "/runs")[1] == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_page_on_another_site_cannot_start_stop_or_remove_runs(small_data):
+    # a POST or DELETE whose Origin is another site is refused, and so is a write that is not
+    # JSON (what a form elsewhere can send unasked); this server's own Origin, or none (a
+    # script), is let through
+    lab = lab_with(small_data)
+    with lab_server(lab) as port:
+        ours = {"Origin": f"http://127.0.0.1:{port}", "Host": f"127.0.0.1:{port}"}
+        status, answer = post_json(port, "/runs", {"flags": "--epochs 1"}, ours)
+        assert status == 201
+        wait_for(port, answer["id"])
+        for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port + 1}",
+                       f"https://127.0.0.1:{port}"):
+            theirs = {"Origin": origin, "Host": f"127.0.0.1:{port}"}
+            for method, path, body in (("POST", "/runs", b'{"flags": ""}'),
+                                       ("POST", "/runs/1/stop", b"{}"), ("DELETE", "/runs/1", b""),
+                                       ("POST", "/predict", GOOD)):
+                status, answer = request(port, method, path, body,
+                                         {"Content-Type": "application/json", **theirs})
+                assert status == 403 and "another site" in answer["error"], (origin, path)
+        for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+            status, answer = request(port, "POST", "/runs", b'{"flags": ""}', {"Content-Type": kind})
+            assert status == 415 and "application/json" in answer["error"]
+            status, answer = request(port, "POST", "/runs/1/stop", b"{}", {"Content-Type": kind})
+            assert status == 415
+        assert [r["id"] for r in request(port, "GET", "/runs")[1]] == [1]  # nothing started
+        assert request(port, "DELETE", "/runs/1", headers=ours)[0] == 204
+        assert request(port, "GET", "/runs")[1] == []
+
+
+def test_the_queue_is_bounded_and_a_run_can_be_stopped_queued_or_training_and_removed(small_data):
+    lab = lab_with(small_data)
+    with lab_server(lab) as port:
+        long = post_json(port, "/runs", {"flags": "--epochs 100000"})[1]["id"]
+        wait_for(port, long, ("training",))
+        waiting = [post_json(port, "/runs", {"flags": f"--seed {n}"})[1]["id"]
+                   for n in range(nn.Lab.MAX_QUEUED)]
+        status, answer = post_json(port, "/runs", {"flags": "--seed 99"})
+        assert status == 429 and f"{nn.Lab.MAX_QUEUED} runs are waiting" in answer["error"]
+        states = {r["id"]: r["state"] for r in request(port, "GET", "/runs")[1]}
+        assert states == {long: "training", **{n: "queued" for n in waiting}}
+        assert request(port, "DELETE", f"/runs/{long}")[0] == 409  # stop it first
+        for n in waiting[:-1]:  # queued: stopped at once, never trained
+            assert post_json(port, f"/runs/{n}/stop", {})[1]["state"] == "stopped"
+        assert request(port, "GET", f"/runs/{waiting[0]}")[0] == 409  # no record
+        assert post_json(port, f"/runs/{long}/stop", {})[0] == 200  # after its batch
+        row = wait_for(port, long)
+        assert row["state"] == "stopped" and 0 < row["epochs_done"] < 100000
+        status, record = request(port, "GET", f"/runs/{long}")  # evaluated, as Ctrl-C does
+        assert status == 200 and record["test_accuracy"] == row["test_accuracy"]
+        p = request(port, "GET", f"/runs/{long}/progress")[1]
+        assert p["interrupted"].startswith(f"interrupted in epoch {row['epochs_done']}")
+        assert wait_for(port, waiting[-1])["state"] == "done"  # the next one then trained
+        assert request(port, "DELETE", f"/runs/{long}")[0] == 204
+        assert request(port, "GET", f"/runs/{long}")[0] == 404
+        assert long not in [r["id"] for r in request(port, "GET", "/runs")[1]]
+
+
+def test_a_diverging_run_fails_alone_with_the_terminals_line_and_the_next_one_trains(
+        small_data, capfd):
+    lab = lab_with(small_data)
+    with lab_server(lab) as port:
+        bad = post_json(port, "/runs", {"flags": "--optimizer sgd --lr 1e6"})[1]["id"]
+        good = post_json(port, "/runs", {"flags": "--epochs 2"})[1]["id"]
+        row = wait_for(port, bad)
+        assert row["state"] == "failed" and re.fullmatch(
+            r"error: training diverged at epoch \d+, batch \d+ \(loss=(nan|inf)\); try a "
+            r"smaller --lr", row["error"])
+        assert wait_for(port, good)["state"] == "done"
+        assert request(port, "GET", f"/runs/{bad}")[0] == 409
+    out, err = capfd.readouterr()
+    assert err == row["error"] + "\n"  # the terminal's one line, and no warning
+
+
+def test_todays_routes_answer_for_the_newest_run_and_runs_routes_for_each(small_data):
+    # /progress, /model, /dreams and /predict are the newest started run's; /runs/N/... that
+    # run's, with its own weights
+    lab = lab_with(small_data)
+    with lab_server(lab) as port:
+        first = post_json(port, "/runs", {"flags": "--epochs 1 --hidden 8"})[1]["id"]
+        second = post_json(port, "/runs", {"flags": "--epochs 1 --hidden 12"})[1]["id"]
+        wait_for(port, second)
+        assert request(port, "GET", "/model")[1]["units"] == 12
+        assert request(port, "GET", f"/runs/{first}/model")[1]["units"] == 8
+        assert len(post_json(port, f"/runs/{first}/predict", json.loads(GOOD))[1]["hidden"]) == 8
+        assert len(request(port, "POST", "/predict", GOOD)[1]["hidden"]) == 12
+        assert request(port, "GET", "/progress")[1] == request(port, "GET",
+                                                                f"/runs/{second}/progress")[1]
+        assert request(port, "GET", f"/runs/{first}/dreams")[0] == 200
+        assert request(port, "GET", "/runs/99/progress")[0] == 404
+
+
+def test_a_run_with_its_own_seed_splits_x_and_y_as_the_command_line_does(tmp_path):
+    # a .npz of X and y is split at random by --seed: a run with another seed than the
+    # server's gets the command line's split, and so its numbers
+    X, y = small_mnist_like(600, 0)[:2]
+    np.savez(tmp_path / "xy.npz", X=X.reshape(600, 784), y=y)
+    lab = lab_with(tmp_path / "xy.npz")
+    with lab_server(lab) as port:
+        run = post_json(port, "/runs", {"flags": "--seed 3 --epochs 2"})[1]
+        assert wait_for(port, run["id"])["state"] == "done"
+        record = request(port, "GET", f"/runs/{run['id']}")[1]
+    typed = run_cli(*shlex.split(run["command"])[2:], "--log", tmp_path / "typed.json")
+    assert typed.returncode == 0, typed.stderr
+    assert without_seconds(record) == without_seconds(json.loads((tmp_path / "typed.json")
+                                                                 .read_text()))
+
+
+def test_finished_runs_are_bounded_oldest_out_and_memory_stays_flat(small_data):
+    # after 50 runs started and finished, the lab holds what it held after 12: the
+    # MAX_FINISHED newest runs, and (tracemalloc, which counts NumPy's arrays too) the same
+    # memory, not four times as much
+    import gc
+    import tracemalloc
+    lab = lab_with(small_data)
+
+    def runs(n):
+        for _ in range(n):
+            lab.start(lab.parse("--epochs 1 --hidden 16"))
+            while not lab.idle():
+                time.sleep(0.01)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0]
+    tracemalloc.start()
+    try:
+        runs(2)  # what the first runs allocate once (imports, caches)
+        after_12 = runs(10)
+        after_50 = runs(38)
+    finally:
+        tracemalloc.stop()
+    assert list(lab.runs) == list(range(41, 51))  # the 10 newest
+    assert all(run.state == "done" for run in lab.runs.values())
+    assert after_50 < 1.05 * after_12, (after_12, after_50)
+
+
+def test_the_form_is_the_parsers_flags_and_a_new_flag_appears_on_the_page(monkeypatch):
+    # every flag of the parser but those the page refuses and the views is in the form,
+    # with its choices, default and help; a flag added to the parser is there with no change
+    # to the page
+    fields = {f["flag"]: f for f in nn.form_fields()}
+    assert list(fields) == ["--hidden", "--activation", "--init", "--loss", "--dropout",
+                            "--epochs", "--batch-size", "--lr", "--optimizer", "--schedule",
+                            "--momentum", "--weight-decay", "--augment", "--dtype", "--seed",
+                            "--subset"]
+    assert fields["--optimizer"]["choices"] == ["sgd", "momentum", "adam"]
+    assert fields["--optimizer"]["default"] == "momentum" and fields["--augment"]["kind"] == "bool"
+    assert fields["--epochs"]["help"] == "passes over the training set (default: 20)"
+    make_parser = nn.make_parser
+
+    def with_a_new_flag(add_help=True):
+        p = make_parser(add_help)
+        p.add_argument("--label-smoothing", type=float, default=0.0, help="a new flag")
+        return p
+    monkeypatch.setattr(nn, "make_parser", with_a_new_flag)
+    with page_server(untrained()) as port:
+        page = request(port, "GET", "/")[1].decode()
+    lab = json.loads(re.search(r"const LAB = (\{.*?\});  //", page)[1])
+    assert {"flag": "--label-smoothing", "kind": "number", "choices": None, "default": "0.0",
+            "help": "a new flag"} in lab["fields"]
+    assert [key for key, _, _ in lab["lessons"]] == ["zeros", "mse", "dropout", "vanishing",
+                                                    "adam-lr"]
+
+
+def test_every_lessons_flags_are_accepted_by_the_parser():
+    lab = nn.Lab(nn.parse_args([]))
+    for key, title, runs in nn.LESSONS:
+        assert len(runs) >= 2
+        names = [nn.Run(1, lab.parse(flags)).name for flags in runs]
+        assert len(set(names)) == len(runs), (key, names)  # each run differs
+
+
+def test_load_serve_shows_the_saved_weights_as_a_run_and_reads_data_only_for_a_run(
+        tmp_path, small_data):
+    nn.save_params(tmp_path / "m.npz", untrained())
+    data = tmp_path / "later.npz"  # not there yet when the server starts
+    process, lines = start_cli("--load", tmp_path / "m.npz", "--serve", "--port", 0,
+                               "--data", data)
+    try:
+        port = url_port(lines)
+        [row] = request(port, "GET", "/runs")[1]
+        assert row["state"] == "done" and row["name"] == f"--load {tmp_path / 'm.npz'}"
+        assert request(port, "POST", "/predict", GOOD)[0] == 200
+        shutil.copy(small_data, data)
+        run = post_json(port, "/runs", {"flags": "--epochs 1"})[1]["id"]
+        assert wait_for(port, run)["state"] == "done"
+        assert request(port, "GET", "/progress")[1]["done"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0 and err == "" and out.endswith("stopped\n")
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
