@@ -2539,14 +2539,16 @@ def serve(args):
         check_sizes(args, len(data[1]))
         lab = Lab(args, data)
     server, url = start_server(lab, args.host, args.port)
-    print(f"{'draw a digit' if args.load else 'watch it learn'} at (Ctrl-C to stop):\n{url}",
-          flush=True)
-    if not args.load:
-        lab.start(args)
-    stopped = False
+    first, stopped = None if args.load else args, False
     try:
         while True:
-            try:
+            try:  # Ctrl-C from the address on stops the runs, or the server
+                if url:
+                    print(f"{'draw a digit' if args.load else 'watch it learn'} at (Ctrl-C to "
+                          f"stop):\n{url}", flush=True)
+                    url = None
+                    if first:
+                        lab.start(first)
                 while True:
                     time.sleep(0.2)
             except KeyboardInterrupt:
@@ -3250,7 +3252,7 @@ function drawProgress(p) {  // the selected run: where it is, its loss, train an
   const low = Math.min(90, ...train.map(([, a]) => a), ...val.map(([, a]) => a));
   chart($("acc"), [{points: train, colour: "#2f6fd0", name: "training", dots: true},
                    {points: val, colour: "#e0302a", name: "validation", dots: true}],
-        "accuracy (%)", Math.floor(low / 10) * 10, 100, epochs, {unit: "%"});
+        "accuracy (%)", Math.floor(low / 20) * 20, 100, epochs, {unit: "%"});
 }
 
 function showResult(r) {
@@ -3434,7 +3436,7 @@ function drawRuns() {  // a row per run, a legend entry per run, and the two ove
     .map(h => [h.epoch, 100 * h.val_acc]), colour: colour(r.id), name: `${r.id}: ${r.name}`,
     dots: true}));
   const low = Math.min(90, ...val.flatMap(s => s.points.map(([, a]) => a)));
-  chart($("compare-acc"), val, "validation accuracy (%)", Math.floor(low / 10) * 10, 100,
+  chart($("compare-acc"), val, "validation (%)", Math.floor(low / 20) * 20, 100,
         epochs, {key: false, unit: "%"});
 }
 

@@ -2428,6 +2428,7 @@ def lab_server(lab):
     try:
         yield server.server_address[1]
     finally:
+        lab.stop_all()  # a run still training ends after its batch
         server.shutdown()
         server.server_close()
 
@@ -3502,6 +3503,100 @@ def test_in_a_real_browser_the_page_shows_the_network_learning(browser, mnist, t
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
+
+
+def test_in_a_real_browser_the_lab_starts_runs_and_shows_them_side_by_side(browser, mnist):
+    # a lesson's link fills the form and starts nothing; the form, filled from a #flags= link
+    # and by hand, starts runs, and a bad flag is said beside it in the command line's words;
+    # two runs get a row each, their curves on both charts and a legend entry each, which
+    # hides and shows them; pointing at a point names its run and value; selecting a run
+    # points the pad at its weights; no console error. With NN_SCREENSHOTS=DIR it saves
+    # lab-wide.png and lab-narrow.png there, and with NN_SCREENSHOTS_LESSON=1 it runs the
+    # lesson "why not zeros" at its full size and saves lab-lesson.png, the README's picture
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    lab = nn.Lab(nn.parse_args([]), (*nn.split_mnist(*mnist), "MNIST"))  # as --serve has it
+    folder = os.environ.get("NN_SCREENSHOTS")
+    with lab_server(lab) as port, headless_chromium() as driver:
+        driver.set_window_size(1400, 1100)
+        driver.get(f"http://127.0.0.1:{port}/#lesson=zeros")
+        wait = WebDriverWait(driver, 60)
+        field = lambda flag: driver.find_element(  # noqa: E731
+            By.XPATH, f"//form[@id='settings']//label[span='{flag}']/*[2]")
+        wait.until(lambda d: field("--init").get_attribute("value") == "zeros")
+        assert "chosen" in driver.find_element(By.ID, "lesson-zeros").get_attribute("class")
+        assert driver.find_element(By.ID, "compare-title").text == nn.LESSONS[0][1]
+        assert request(port, "GET", "/runs")[1] == []  # nothing starts until a click
+        driver.get(f"http://127.0.0.1:{port}/#flags=--subset%2020000%20--epochs%203")
+        driver.refresh()
+        wait.until(lambda d: field("--epochs").get_attribute("value") == "3")
+        assert field("--init").get_attribute("value") == ""
+        command = driver.find_element(By.ID, "command")
+        assert command.text == "python nn_from_scratch.py --epochs 3 --subset 20000"
+        driver.find_element(By.ID, "start").click()
+        rows = lambda: driver.find_elements(By.CSS_SELECTOR, "#runs tr")  # noqa: E731
+        wait.until(lambda d: len(rows()) == 1 and rows()[0].get_attribute("data-run-id") == "1")
+        field("--epochs").clear()
+        field("--epochs").send_keys("0")
+        driver.find_element(By.ID, "start").click()
+        error = driver.find_element(By.ID, "settings-error")
+        wait.until(lambda d: error.is_displayed())
+        assert error.text == ("nn_from_scratch.py: error: --epochs must be a whole number >= 1 "
+                              "(got 0) (see --help)")
+        field("--epochs").clear()
+        field("--epochs").send_keys("3")
+        field("--init").send_keys("zeros")
+        assert command.text == "python nn_from_scratch.py --init zeros --epochs 3 --subset 20000"
+        driver.find_element(By.ID, "start").click()
+        wait.until(lambda d: [r.get_attribute("data-state") for r in rows()] == ["done", "done"])
+        assert not error.is_displayed()
+        assert "2: --init zeros --epochs 3 --subset 20000" in rows()[1].text
+        polylines = lambda chart: len(driver.find_elements(  # noqa: E731
+            By.CSS_SELECTOR, f"#{chart} polyline"))
+        wait.until(lambda d: polylines("compare-loss") == 2 and polylines("compare-acc") == 2)
+        legend = driver.find_elements(By.CSS_SELECTOR, "#legend button")
+        assert [b.text for b in legend] == ["1: --epochs 3 --subset 20000",
+                                            "2: --init zeros --epochs 3 --subset 20000"]
+        legend[0].click()
+        assert polylines("compare-loss") == 1 and "off" in legend[0].get_attribute("class")
+        legend[0].click()
+        assert polylines("compare-loss") == 2
+        point = driver.find_elements(By.CSS_SELECTOR, "#compare-acc circle[r='3']")[2]  # run 1's
+        ActionChains(driver).move_to_element(point).perform()
+        hover = driver.find_element(By.CSS_SELECTOR, "#compare-acc .hover text")
+        accuracy = 100 * lab.runs[1].live.history[-1]["val_acc"]
+        wait.until(lambda d: hover.text == f"1: --epochs 3 --subset 20000: {accuracy:g}% at "
+                                           "epoch 3", f"hover says {hover.text!r}")
+        prediction = driver.find_element(By.ID, "prediction")
+        draw_on_pad(driver, 3, "mouse")  # read by the newest run, the all-zero one
+        wait.until(lambda d: prediction.text not in ("?", ""))
+        zeros = prediction.text
+        rows()[0].click()  # run 1 now reads it
+        wait.until(lambda d: prediction.text == "3", f"run 1 reads {prediction.text}")
+        assert zeros != "3" and "selected" in rows()[0].get_attribute("class")
+        assert driver.find_element(By.ID, "training-title").text.startswith("Run 1:")
+        errors = [entry["message"] for entry in driver.get_log("browser")
+                  if entry["level"] == "SEVERE"]
+        assert errors == [f"http://127.0.0.1:{port}/runs - Failed to load resource: the server "
+                          "responded with a status of 400 (Bad Request)"]  # --epochs 0's
+        if folder:
+            driver.set_window_size(1400, 3000)
+            driver.save_screenshot(os.path.join(folder, "lab-wide.png"))
+            driver.set_window_size(400, 5000)
+            driver.save_screenshot(os.path.join(folder, "lab-narrow.png"))
+        if folder and os.environ.get("NN_SCREENSHOTS_LESSON"):
+            driver.set_window_size(1400, 1200)
+            for button in driver.find_elements(By.CSS_SELECTOR, "#runs button"):
+                button.click()  # remove both
+            wait.until(lambda d: rows() == [])
+            driver.find_element(By.CSS_SELECTOR, "#lesson-zeros button").click()
+            WebDriverWait(driver, 300).until(lambda d: [r.get_attribute("data-state")
+                                                        for r in rows()] == ["done"] * 3)
+            time.sleep(1)
+            driver.set_window_size(1400, 1480)
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(os.path.join(folder, "lab-lesson.png"))
 
 
 # ----------------------------------------------------------------------------
