@@ -2233,9 +2233,10 @@ def model_summary(params, activation=ACTIVATION):
 class Live:
     """What the page shows, while the network trains and after. train() calls it after every
     step (watch=); a few times a second at most it publishes a snapshot: copies of the
-    weights, and the page's figures already encoded as JSON. The server's threads only ever
-    read self.snapshot, which is replaced whole and never changed: a /predict uses the
-    weights of one step, and no request waits for the training or holds it up.
+    weights, and the progress already encoded as JSON. The server's threads only ever read
+    self.snapshot, which is replaced whole, and to which they only add the figures they
+    make from its weights (figure()): a /predict uses the weights of one step, and no
+    request waits for the training or holds it up.
     Live(params, activation) serves weights that are done, as --load --serve does."""
     EVERY = 0.25          # seconds between snapshots, at the least
     LOSS_EVERY = 25       # batches per point of the page's loss curve
@@ -2245,7 +2246,7 @@ class Live:
         self.history, self.losses, self.recent = [], [], []  # records; [step, loss]; losses
         self.loss_before = None  # the loss of the initial weights
         self.started, self.last, self.version = time.perf_counter(), -math.inf, 0
-        self.snapshot, self.dreams = None, (None, None)  # dreams: (of which snapshot, JSON)
+        self.snapshot = None
         self.publish(params, 0, 0, {"done": params is not None, "training": params is None})
 
     def start(self, epochs, batches):
@@ -2294,9 +2295,18 @@ class Live:
                     "history": self.history, "losses": self.losses, "done": False,
                     "training": True, "test_accuracy": None, "interrupted": None,
                     "result": None, "version": self.version, **(extra or {})}
-        model = None if weights is None else model_summary(weights, self.activation)
-        self.snapshot = {"params": weights, "progress": json.dumps(progress).encode(),
-                         "model": None if model is None else json.dumps(model).encode()}
+        self.snapshot = {"params": weights, "progress": json.dumps(progress).encode()}
+
+    def figure(self, name, make):
+        """The JSON of make(the latest snapshot's weights), made when a page first asks for
+        it (GET /model, /dreams: 4 snapshots a second need not all be drawn) and kept with
+        that snapshot; RequestError 503 before the first step."""
+        snapshot = self.snapshot
+        if snapshot["params"] is None:
+            raise RequestError(503, "the network has not taken its first step yet")
+        if name not in snapshot:  # two requests at once may both make it: the same JSON
+            snapshot[name] = json.dumps(make(snapshot["params"])).encode()
+        return snapshot[name]
 
 
 # The lab: every run, the command line's first and those started from the page, is a Run:
@@ -2680,21 +2690,15 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         self.reply(200, run.live.snapshot["progress"], "application/json")
 
     def model(self, run, body):
-        snapshot = run.live.snapshot
-        if snapshot["model"] is None:
-            raise RequestError(503, "the network has not taken its first step yet")
-        self.reply(200, snapshot["model"], "application/json")
+        self.reply(200, run.live.figure("model", lambda params: model_summary(
+            params, run.live.activation)), "application/json")
 
-    def dreams(self, run, body):  # computed once per snapshot, when a page asks
-        live, snapshot = run.live, run.live.snapshot
-        if snapshot["params"] is None:
-            raise RequestError(503, "the network has not taken its first step yet")
-        if live.dreams[0] is not snapshot:
-            X, P = dream(snapshot["params"], activation=live.activation)
-            live.dreams = (snapshot, json.dumps({
-                "images": np.rint(255 * X).astype(int).tolist(),
-                "p": P[np.arange(len(P)), np.arange(len(P))].tolist()}).encode())
-        self.reply(200, live.dreams[1], "application/json")
+    def dreams(self, run, body):
+        def ten(params):
+            X, P = dream(params, activation=run.live.activation)
+            return {"images": np.rint(255 * X).astype(int).tolist(),
+                    "p": P[np.arange(len(P)), np.arange(len(P))].tolist()}
+        self.reply(200, run.live.figure("dreams", ten), "application/json")
 
     def predict(self, run, body):
         params = run.live.snapshot["params"]  # the weights of one step, all layers
@@ -3490,7 +3494,7 @@ function select(id, follow) {  // point the rest of the page at run id
 let next = null, polling = false;
 function pollSoon() { clearTimeout(next); next = setTimeout(poll, 50); }
 
-async function poll() {  // the runs twice a second; the selected run's weights at most once a second
+async function poll() {  // the runs every second, and the selected run's weights
   if (polling) return;
   polling = true;
   clearTimeout(next);
@@ -3519,7 +3523,7 @@ async function poll() {  // the runs twice a second; the selected run's weights 
     return;
   }
   polling = false;
-  next = setTimeout(poll, 500);
+  next = setTimeout(poll, 1000);
 }
 clear();
 openLink();

@@ -1,24 +1,30 @@
 """
-benchmarks/watch_cost.py: does watching the page slow the training down? Trains with
-`python nn_from_scratch.py --serve --port 0`, once with headless Chromium open on the page
-and once with no client at all, in turn, and prints the median epoch time of each and
-their ratio (the first epoch of each run left out).
+benchmarks/watch_cost.py: does watching a run in the lab slow it down? Trains the same
+command in turn typed in a terminal (no server, no browser) and started from the lab's page
+while headless Chromium has the page open on it, and prints the median epoch time of each
+and their ratio (the first epoch of each run left out).
 
-    python benchmarks/watch_cost.py                     # 3 pairs of 10-epoch runs, ~3 minutes
-    python benchmarks/watch_cost.py --pairs 5 --epochs 20
+    python benchmarks/watch_cost.py                     # 5 pairs of 10-epoch runs, ~2 minutes
+    python benchmarks/watch_cost.py --pairs 10 --flags "--epochs 20"
 
-Needs selenium (pip install selenium) and Debian's Chromium and its driver
-(apt-get install chromium chromium-driver), named outright so that nothing is downloaded.
+The page is opened, and left to settle, before its run starts, as a learner's page is: what
+is measured is watching, not the browser's start. Needs selenium (pip install selenium) and
+Debian's Chromium and its driver (apt-get install chromium chromium-driver), named outright
+so that nothing is downloaded.
 """
 
 import argparse
 import json
 import os
+import shlex
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(os.path.dirname(HERE), "nn_from_scratch.py")
@@ -36,43 +42,63 @@ def browser():
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def epoch_times(watched, epochs, folder):
-    """The epoch seconds of one run (from its --log), with the page open or with no client."""
+def typed(flags, folder):
+    """The epoch seconds of the command typed in a terminal, from its --log."""
     log = os.path.join(folder, "run.json")
-    process = subprocess.Popen([sys.executable, SCRIPT, "--serve", "--port", "0", "--epochs",
-                                str(epochs), "--log", log], stdout=subprocess.PIPE, text=True)
-    driver = None
-    try:
-        for line in process.stdout:
-            if line.startswith("http://") and watched:
-                driver = browser()
-                driver.set_window_size(1300, 1000)
-                driver.get(line.strip())
-            if line.startswith("test accuracy:"):
-                break
-    finally:
-        if driver:
-            driver.quit()
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+    subprocess.run([sys.executable, SCRIPT, *shlex.split(flags), "--log", log], check=True,
+                   stdout=subprocess.DEVNULL)
     with open(log) as f:
         return [r["seconds"] for r in json.load(f)["history"]][1:]
 
 
+def watched(flags, url, settle=3):
+    """The epoch seconds of the same command started from the lab, with the page open on it
+    (the page follows the newest run), from the run's record."""
+    def ask(path, body=None):
+        headers = {"Content-Type": "application/json"} if body else {}
+        with urllib.request.urlopen(urllib.request.Request(url + path, body, headers)) as r:
+            return json.load(r)
+    driver = browser()
+    try:
+        driver.set_window_size(1300, 1000)
+        driver.get(url)
+        time.sleep(settle)
+        run = ask("runs", json.dumps({"flags": flags}).encode())["id"]
+        while next(r for r in ask("runs") if r["id"] == run)["state"] != "done":
+            time.sleep(0.2)
+        return [r["seconds"] for r in ask(f"runs/{run}")["history"]][1:]
+    finally:
+        driver.quit()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument("--pairs", type=int, default=3, help="runs of each (default: 3)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs a run (default: 10)")
+    p.add_argument("--pairs", type=int, default=5, help="runs of each (default: 5)")
+    p.add_argument("--flags", default="--epochs 10", help="the run's flags (default: %(default)s)")
     args = p.parse_args()
-    times = {"no client": [], "page open": []}
-    with tempfile.TemporaryDirectory() as folder:
-        for _ in range(args.pairs):
-            for name in times:
-                times[name] += epoch_times(name == "page open", args.epochs, folder)
+    server = subprocess.Popen([sys.executable, SCRIPT, "--serve", "--port", "0", "--subset",
+                               "1000", "--epochs", "1"], stdout=subprocess.PIPE, text=True)
+    times, ratios = {"terminal": [], "page open": []}, []
+    try:
+        url = next(line.strip() for line in server.stdout if line.startswith("http://"))
+        for line in server.stdout:  # the lab's first run, a small one, is over
+            if line.startswith("test accuracy:"):
+                break
+        threading.Thread(target=server.stdout.read, daemon=True).start()  # the runs' lines
+        with tempfile.TemporaryDirectory() as folder:
+            for _ in range(args.pairs):
+                pair = typed(args.flags, folder), watched(args.flags, url)
+                for name, epochs in zip(times, pair):
+                    times[name] += epochs
+                ratios.append(statistics.median(pair[1]) / statistics.median(pair[0]))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, t in median.items():
         print(f"{name:>9}: median epoch {t:.3f} s ({len(times[name])} epochs)")
-    print(f"page open / no client: {median['page open'] / median['no client']:.3f}")
+    print(f"page open / terminal: {median['page open'] / median['terminal']:.3f}; pair by pair "
+          f"{' '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}")
     return 0
 
 
