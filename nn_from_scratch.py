@@ -2373,7 +2373,7 @@ class Run:
     training, done, stopped or failed), the error that failed it, its Live and its record."""
 
     def __init__(self, number, args, params=None):
-        self.id, self.args, self.params = number, args, params
+        self.id, self.args = number, args
         skip = ("serve", "port", "host")
         self.command = shlex.join(["python", "nn_from_scratch.py", *flags_of(args, skip)])
         self.name = " ".join(flags_of(args, skip + DATA_FLAGS)) or "default"
@@ -2406,8 +2406,7 @@ class Lab:
         self.seed = server_args.seed  # the seed the data was split with, if at random
         self.runs, self.queue, self.current, self.count = {}, [], None, 0
         self.changed = threading.Condition()
-        self.worker = threading.Thread(target=self.work, daemon=True)
-        self.worker.start()
+        self.worker = None  # started with the first run to train
 
     def parse(self, text):
         """The page's flags, read as the command line reads its own: args, or UsageError
@@ -2442,6 +2441,9 @@ class Lab:
             run = self.runs[self.count] = Run(self.count, args, params)
             if params is None:
                 self.queue.append(run)
+                if self.worker is None:
+                    self.worker = threading.Thread(target=self.work, daemon=True)
+                    self.worker.start()
             self.forget()
             self.changed.notify_all()
             return run
@@ -2864,7 +2866,8 @@ PAGE = """<!doctype html>
   #runs tr { cursor: pointer; }
   #runs tr.selected { background: #eef4fd; }
   #runs button { margin: 0; padding: .1rem .5rem; font-size: .8rem; }
-  #runs td:first-child { min-width: 16em; }
+  #runs td:first-child { min-width: 13em; }
+  #runs td:last-child { padding-right: 0; }
   @media (max-width: 700px) {  /* a phone: each run a card, its figures labelled */
     #runs-table thead { display: none; }
     #runs tr { display: flex; flex-wrap: wrap; gap: 0 .8rem; border-top: 1px solid #eee;
@@ -3018,6 +3021,8 @@ const redBlue = t => {  // a weight -100..100: red raises the unit, blue lowers 
   return [255 * (1 - Math.max(-v, 0)), 255 * (1 - Math.abs(v)), 255 * (1 - Math.max(v, 0))];
 };
 
+const RED_BLUE = Array.from({length: 201}, (_, t) => redBlue(t - 100));  // -100..100
+
 function paint(canvas, values, colour, x = 0, y = 0) {  // 784 values -> a 28x28 picture
   const g = canvas.getContext("2d"), image = g.createImageData(28, 28);
   values.forEach((v, i) => image.data.set([...colour(v), 255], 4 * i));
@@ -3148,16 +3153,21 @@ function build(m) {  // the unit panel and the deeper layers' grids, for each ru
   $("outgoing").hidden = $("votes").hidden = !m.outgoing;
 }
 
-function drawTemplates(m) {  // every unit's weights as a 28x28 tile, 1 pixel apart
+function drawTemplates(m) {  // every unit's weights as a 28x28 tile, 1 pixel apart: one image
   const canvas = $("templates").querySelector("canvas"), cols = Math.ceil(Math.sqrt(2 * m.units));
-  const rows = Math.ceil(m.units / cols);
-  if (canvas.width !== 29 * cols - 1) Object.assign(canvas, {width: 29 * cols - 1, height: 29 * rows - 1});
-  const g = canvas.getContext("2d");
-  g.fillStyle = "#fff";
-  g.fillRect(0, 0, canvas.width, canvas.height);
-  for (let k = 0; k < m.units; k++)
-    paint(canvas, m.templates.subarray(784 * k, 784 * (k + 1)), redBlue, 29 * (k % cols),
-          29 * Math.floor(k / cols));
+  const rows = Math.ceil(m.units / cols), width = 29 * cols - 1;
+  if (canvas.width !== width) Object.assign(canvas, {width, height: 29 * rows - 1});
+  const g = canvas.getContext("2d"), image = g.createImageData(width, canvas.height);
+  image.data.fill(255);  // white between the tiles
+  for (let k = 0; k < m.units; k++) {
+    const corner = 29 * (k % cols) + 29 * Math.floor(k / cols) * width;
+    for (let i = 0; i < 784; i++) {  // written straight in: a second's redraw, 100,000 pixels
+      const [r, gr, b] = RED_BLUE[m.templates[784 * k + i] + 100];
+      const at = 4 * (corner + Math.floor(i / 28) * width + i % 28);
+      [image.data[at], image.data[at + 1], image.data[at + 2]] = [r, gr, b];
+    }
+  }
+  g.putImageData(image, 0, 0);
 }
 
 async function loadModel() {  // the weights of the latest snapshot
@@ -3491,6 +3501,14 @@ function select(id, follow) {  // point the rest of the page at run id
   show();
 }
 
+// While a run trains, its weights are fetched again (once a second) only while a panel that
+// draws them is on the screen: redrawing 100,000 template pixels unseen would take the
+// training's cores for nothing.
+const onScreen = new Set();
+const panels = new IntersectionObserver(entries => entries.forEach(
+  e => e.isIntersecting ? onScreen.add(e.target) : onScreen.delete(e.target)));
+[$("hidden"), $("templates")].forEach(panel => panels.observe(panel));
+
 let next = null, polling = false;
 function pollSoon() { clearTimeout(next); next = setTimeout(poll, 50); }
 
@@ -3511,7 +3529,8 @@ async function poll() {  // the runs every second, and the selected run's weight
     const p = progress[selected];
     $("training").hidden = !p || !p.training;
     if (p && p.training) drawProgress(p);
-    if (p && p.weights && p.version !== version && (p.done || Date.now() - fetched > 1000)) {
+    const fresh = p && p.weights && p.version !== version;  // weights newer than those drawn
+    if (fresh && (!model || p.done || (onScreen.size && Date.now() - fetched > 1000))) {
       [version, fetched] = [p.version, Date.now()];
       await loadModel();
     }

@@ -3456,8 +3456,8 @@ def test_in_a_real_browser_the_page_shows_the_network_learning(browser, mnist, t
     try:
         port = url_port(lines)
         with headless_chromium() as driver:
-            driver.set_window_size(1300, 1000)
-            driver.get(f"http://127.0.0.1:{port}/")
+            driver.set_window_size(1300, 3200)  # the templates on screen: they are fetched
+            driver.get(f"http://127.0.0.1:{port}/")  # again while they are in view
             wait = WebDriverWait(driver, 30)
             status = driver.find_element(By.ID, "status")
             wait.until(lambda d: status.text.startswith("epoch 1 of 6"))
@@ -3511,8 +3511,8 @@ def test_in_a_real_browser_the_lab_starts_runs_and_shows_them_side_by_side(brows
     # two runs get a row each, their curves on both charts and a legend entry each, which
     # hides and shows them; pointing at a point names its run and value; selecting a run
     # points the pad at its weights; no console error. With NN_SCREENSHOTS=DIR it saves
-    # lab-wide.png and lab-narrow.png there, and with NN_SCREENSHOTS_LESSON=1 it runs the
-    # lesson "why not zeros" at its full size and saves lab-lesson.png, the README's picture
+    # lab-phone.png there (400 pixels wide), and with NN_SCREENSHOTS_LESSON=1 too it runs
+    # the lesson "why not zeros" at its full size and saves lab.png, the README's picture
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -3581,22 +3581,22 @@ def test_in_a_real_browser_the_lab_starts_runs_and_shows_them_side_by_side(brows
         assert errors == [f"http://127.0.0.1:{port}/runs - Failed to load resource: the server "
                           "responded with a status of 400 (Bad Request)"]  # --epochs 0's
         if folder:
-            driver.set_window_size(1400, 3000)
-            driver.save_screenshot(os.path.join(folder, "lab-wide.png"))
-            driver.set_window_size(400, 5000)
-            driver.save_screenshot(os.path.join(folder, "lab-narrow.png"))
+            driver.set_window_size(400, 3000)
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(os.path.join(folder, "lab-phone.png"))
         if folder and os.environ.get("NN_SCREENSHOTS_LESSON"):
             driver.set_window_size(1400, 1200)
             for button in driver.find_elements(By.CSS_SELECTOR, "#runs button"):
                 button.click()  # remove both
             wait.until(lambda d: rows() == [])
+            driver.execute_script("fillForm('')")
             driver.find_element(By.CSS_SELECTOR, "#lesson-zeros button").click()
             WebDriverWait(driver, 300).until(lambda d: [r.get_attribute("data-state")
                                                         for r in rows()] == ["done"] * 3)
             time.sleep(1)
             driver.set_window_size(1400, 1480)
             driver.execute_script("window.scrollTo(0, 0)")
-            driver.save_screenshot(os.path.join(folder, "lab-lesson.png"))
+            driver.save_screenshot(os.path.join(folder, "lab.png"))
 
 
 # ----------------------------------------------------------------------------
@@ -3626,20 +3626,29 @@ def test_the_readme_has_its_notebook_and_api_examples_to_run():
 
 @pytest.mark.parametrize("code", python_examples())
 def test_every_complete_python_example_in_the_readme_and_docs_runs_as_shown(code, mnist_home,
-                                                                           mnist_model, tmp_path):
+                                                                           mnist, mnist_model,
+                                                                           tmp_path):
     # pasted into a fresh Python with MNIST cached, each example runs without a warning or an
     # error and prints what the text beside it says: the notebook two test accuracies, the
     # API example the "1" it sends (to a real server of trained weights; only the port is
-    # changed, to the free one the server got), the stroke-width measurement 0.100
+    # changed, to the free one the server got), the lab's script Adam at 0.2 well behind
+    # Adam at its own rate (to a lab on MNIST), the stroke-width measurement 0.100
     env = os.environ | {"SCIKIT_LEARN_DATA": str(mnist_home), "PYTHONPATH": str(HERE)}
     with contextlib.ExitStack() as stack:
         if "127.0.0.1:8000" in code:
-            port = stack.enter_context(page_server(mnist_model))
+            lab = nn.Lab(nn.parse_args([]), (*nn.split_mnist(*mnist), "MNIST"))
+            port = stack.enter_context(lab_server(lab) if "/runs" in code
+                                       else page_server(mnist_model))
             code = code.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         run = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stderr == "", run.stderr
-    if "urlopen" in code:
+    if "/runs" in code:
+        lines = [line.rsplit(" ", 2) for line in run.stdout.splitlines()]
+        assert [(name, state) for name, state, _ in lines] == [
+            ("--epochs 5 --lr 0.2 --optimizer adam", "done"), ("--epochs 5 --optimizer adam", "done")]
+        assert float(lines[0][2]) < float(lines[1][2]) - 0.02, lines  # 0.2 is SGD's rate
+    elif "urlopen" in code:
         label, probability = run.stdout.split()
         assert label == "1" and float(probability) > 0.5
     elif "stroke_width" in code:

@@ -7,8 +7,9 @@ and their ratio (the first epoch of each run left out).
     python benchmarks/watch_cost.py                     # 5 pairs of 10-epoch runs, ~2 minutes
     python benchmarks/watch_cost.py --pairs 10 --flags "--epochs 20"
 
-The page is opened, and left to settle, before its run starts, as a learner's page is: what
-is measured is watching, not the browser's start. Needs selenium (pip install selenium) and
+The browser is started once; the page is opened, and left to settle, before its run starts,
+as a learner's page is, and closed (about:blank) in the terminal's turn: what is measured
+is watching, not the browser's start. Needs selenium (pip install selenium) and
 Debian's Chromium and its driver (apt-get install chromium chromium-driver), named outright
 so that nothing is downloaded.
 """
@@ -51,24 +52,20 @@ def typed(flags, folder):
         return [r["seconds"] for r in json.load(f)["history"]][1:]
 
 
-def watched(flags, url, settle=3):
+def watched(flags, url, driver, settle=3):
     """The epoch seconds of the same command started from the lab, with the page open on it
     (the page follows the newest run), from the run's record."""
     def ask(path, body=None):
         headers = {"Content-Type": "application/json"} if body else {}
         with urllib.request.urlopen(urllib.request.Request(url + path, body, headers)) as r:
             return json.load(r)
-    driver = browser()
-    try:
-        driver.set_window_size(1300, 1000)
-        driver.get(url)
-        time.sleep(settle)
-        run = ask("runs", json.dumps({"flags": flags}).encode())["id"]
-        while next(r for r in ask("runs") if r["id"] == run)["state"] != "done":
-            time.sleep(0.2)
-        return [r["seconds"] for r in ask(f"runs/{run}")["history"]][1:]
-    finally:
-        driver.quit()
+    driver.get(url)
+    time.sleep(settle)
+    run = ask("runs", json.dumps({"flags": flags}).encode())["id"]
+    while next(r for r in ask("runs") if r["id"] == run)["state"] != "done":
+        time.sleep(0.2)
+    driver.get("about:blank")  # the page is closed, and the browser idle, in the terminal's turn
+    return [r["seconds"] for r in ask(f"runs/{run}")["history"]][1:]
 
 
 def main():
@@ -79,6 +76,8 @@ def main():
     server = subprocess.Popen([sys.executable, SCRIPT, "--serve", "--port", "0", "--subset",
                                "1000", "--epochs", "1"], stdout=subprocess.PIPE, text=True)
     times, ratios = {"terminal": [], "page open": []}, []
+    driver = browser()  # started once: what is measured is watching, not a browser's start
+    driver.set_window_size(1300, 1000)
     try:
         url = next(line.strip() for line in server.stdout if line.startswith("http://"))
         for line in server.stdout:  # the lab's first run, a small one, is over
@@ -87,11 +86,12 @@ def main():
         threading.Thread(target=server.stdout.read, daemon=True).start()  # the runs' lines
         with tempfile.TemporaryDirectory() as folder:
             for _ in range(args.pairs):
-                pair = typed(args.flags, folder), watched(args.flags, url)
+                pair = typed(args.flags, folder), watched(args.flags, url, driver)
                 for name, epochs in zip(times, pair):
                     times[name] += epochs
                 ratios.append(statistics.median(pair[1]) / statistics.median(pair[0]))
     finally:
+        driver.quit()
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
     median = {name: statistics.median(t) for name, t in times.items()}
