@@ -92,8 +92,11 @@ def main():
                 ratios.append(statistics.median(pair[1]) / statistics.median(pair[0]))
     finally:
         driver.quit()
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGINT)  # Ctrl-C, as a person stops it
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # started where Ctrl-C is ignored (a shell's &)
+            server.kill()
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, t in median.items():
         print(f"{name:>9}: median epoch {t:.3f} s ({len(times[name])} epochs)")
