@@ -2741,8 +2741,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if origin is None:
             return True
-        parts = urllib.parse.urlsplit(origin)
-        if parts.scheme == "http" and parts.netloc.lower() == (self.headers.get("Host") or "").lower():
+        parts, host = urllib.parse.urlsplit(origin), (self.headers.get("Host") or "").lower()
+        if parts.scheme == "http" and parts.netloc.lower() == host:
             return True
         self.fail(403, f"Origin {origin[:80]!r} is another site; only this server's own page "
                        "may start, stop or remove runs")
@@ -3323,15 +3323,13 @@ function formFlags() {  // the form as flags: "--init zeros --epochs 5"
 
 function fillForm(flags) {  // flags -> the form; a flag the form does not have is said
   fields.forEach(f => { f.input.value = ""; });
-  const words = flags.trim().split(/\\s+/).filter(Boolean), unknown = [];
-  for (let i = 0; i < words.length; i++) {
-    const field = fields.find(f => f.flag === words[i] || (f.kind === "bool"
-                                                          && "--no-" + f.flag.slice(2) === words[i]));
-    const values = [];
-    while (i + 1 < words.length && !words[i + 1].startsWith("--")) values.push(words[++i]);
-    if (!field) { unknown.push(words[i - values.length]); continue; }
-    field.input.value = field.kind === "bool" ? (words[i - values.length] === field.flag ? "on" : "off")
-                                              : values.join(" ");
+  const unknown = [];
+  for (const [, flag, values] of flags.matchAll(/(--[\\w-]+)((?:\\s+(?!--)\\S+)*)/g)) {
+    const field = fields.find(f => f.flag === flag);
+    const negated = fields.find(f => f.kind === "bool" && "--no-" + f.flag.slice(2) === flag);
+    if (field) field.input.value = field.kind === "bool" ? "on" : values.trim();
+    else if (negated) negated.input.value = "off";
+    else unknown.push(flag);
   }
   flagsChanged();
   showError(unknown.length ? `not a flag of the form: ${unknown.join(" ")}` : null);

@@ -3528,6 +3528,11 @@ def test_in_a_real_browser_the_lab_starts_runs_and_shows_them_side_by_side(brows
         assert "chosen" in driver.find_element(By.ID, "lesson-zeros").get_attribute("class")
         assert driver.find_element(By.ID, "compare-title").text == nn.LESSONS[0][1]
         assert request(port, "GET", "/runs")[1] == []  # nothing starts until a click
+        driver.get(f"http://127.0.0.1:{port}/#lesson=dropout")
+        driver.refresh()
+        wait.until(lambda d: field("--hidden").get_attribute("value") == "800")
+        assert [field(f).get_attribute("value") for f in ("--subset", "--epochs", "--augment",
+                                                          "--init")] == ["1000", "200", "off", ""]
         driver.get(f"http://127.0.0.1:{port}/#flags=--subset%2020000%20--epochs%203")
         driver.refresh()
         wait.until(lambda d: field("--epochs").get_attribute("value") == "3")
