@@ -2145,9 +2145,10 @@ def ctrl_c_sets(event):
 
 
 # ============================================================================
-# The page: --serve. Watch the network learn in a browser, and draw a digit for it to read.
-# Standard library only; one page of plain HTML, CSS and JavaScript that fetches nothing
-# from outside. It prepares your digit on the server with mnist_style, as --predict does.
+# The lab: --serve. Start runs from a browser, watch them learn side by side, and draw a
+# digit for any of them to read. Standard library only; one page of plain HTML, CSS and
+# JavaScript that fetches nothing from outside. It prepares your digit on the server with
+# mnist_style, as --predict does.
 
 MAX_BODY = 2_000_000      # bytes of JSON a request may send: a 280x280 pad is ~105 KB
 MAX_PIXELS = 1000 * 1000  # the largest pad (width x height) accepted
