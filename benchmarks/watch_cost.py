@@ -6,6 +6,7 @@ and their ratio (the first epoch of each run left out).
 
     python benchmarks/watch_cost.py                     # 5 pairs of 10-epoch runs, ~2 minutes
     python benchmarks/watch_cost.py --pairs 10 --flags "--epochs 20"
+    python benchmarks/watch_cost.py --pairs 10 --same   # both typed: the machine's own noise
 
 The browser is started once; the page is opened, and left to settle, before its run starts,
 as a learner's page is, and closed (about:blank) in the terminal's turn: what is measured
@@ -72,10 +73,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--pairs", type=int, default=5, help="runs of each (default: 5)")
     p.add_argument("--flags", default="--epochs 10", help="the run's flags (default: %(default)s)")
+    p.add_argument("--same", action="store_true",
+                   help="type the command in both turns: how far apart two identical runs "
+                        "come out on this machine")
     args = p.parse_args()
     server = subprocess.Popen([sys.executable, SCRIPT, "--serve", "--port", "0", "--subset",
                                "1000", "--epochs", "1"], stdout=subprocess.PIPE, text=True)
-    times, ratios = {"terminal": [], "page open": []}, []
+    second = "typed again" if args.same else "page open"
+    times, ratios = {"terminal": [], second: []}, []
     driver = browser()  # started once: what is measured is watching, not a browser's start
     driver.set_window_size(1300, 1000)
     try:
@@ -86,7 +91,8 @@ def main():
         threading.Thread(target=server.stdout.read, daemon=True).start()  # the runs' lines
         with tempfile.TemporaryDirectory() as folder:
             for _ in range(args.pairs):
-                pair = typed(args.flags, folder), watched(args.flags, url, driver)
+                pair = typed(args.flags, folder), (typed(args.flags, folder) if args.same
+                                                   else watched(args.flags, url, driver))
                 for name, epochs in zip(times, pair):
                     times[name] += epochs
                 ratios.append(statistics.median(pair[1]) / statistics.median(pair[0]))
@@ -99,8 +105,8 @@ def main():
             server.kill()
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, t in median.items():
-        print(f"{name:>9}: median epoch {t:.3f} s ({len(times[name])} epochs)")
-    print(f"page open / terminal: {median['page open'] / median['terminal']:.3f}; pair by pair "
+        print(f"{name:>11}: median epoch {t:.3f} s ({len(times[name])} epochs)")
+    print(f"{second} / terminal: {median[second] / median['terminal']:.3f}; pair by pair "
           f"{' '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}")
     return 0
 
