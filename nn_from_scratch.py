@@ -492,8 +492,9 @@ def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=
     value = LOSSES[loss](predict_proba(params, X), one_hot(y, k, params["W1"].dtype))
     nothing = (f"ln {k} = {math.log(k):.4f}" if loss == "cross-entropy" else
                f"(1 - 1/{k}) / 2 = {(1 - 1 / k) / 2:.4f}")  # squared error of answering 1/k
-    return float(value), (f"loss before training: {value:.4f} on the {len(y):,} {which} images "
-                   f"({nothing} for a network that knows nothing)")
+    line = (f"loss before training: {value:.4f} on the {len(y):,} {which} images ({nothing} "
+            "for a network that knows nothing)")
+    return float(value), line
 
 
 # Units that cannot learn. A ReLU that is off for every example passes back no gradient
@@ -1887,9 +1888,7 @@ def main(argv=None):
             return run_predict(args)
         if args.serve:
             return serve(args)
-        if args.plot and importlib.util.find_spec("matplotlib") is None:
-            print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
-            args.plot = None
+        plot_needs_matplotlib(args)
         started = time.perf_counter()
         params = None
         if args.load:  # a bad weights file is said before any data is read
@@ -1908,6 +1907,13 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     return 130 if interrupted.is_set() else 0  # 130: the shell's code for Ctrl-C
+
+
+def plot_needs_matplotlib(args):
+    """Without matplotlib, --plot is dropped with a note, said before the data loads."""
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
+        args.plot = None
 
 
 def run_and_report(args, data, interrupted, params=None, live=None, record=False,
@@ -2542,9 +2548,7 @@ def serve(args):
         lab = Lab(args)
         lab.start(args, params)
     else:
-        if args.plot and importlib.util.find_spec("matplotlib") is None:
-            print("note: --plot needs matplotlib (pip install matplotlib); no plot this time")
-            args.plot = None
+        plot_needs_matplotlib(args)
         data = load_dataset(args)
         if data[2].shape[1] != 784:  # said before training, not after it
             raise DataError(f"--serve draws 28x28 digits; {data[4]} has {data[2].shape[1]} "
