@@ -3416,28 +3416,31 @@ window.addEventListener("hashchange", openLink);
 const percent = v => v === null || v === undefined ? "" : (100 * v).toFixed(2) + "%";
 
 const rows = {}, keys = {};  // each run's row and legend entry, made once, then updated
+const put = (element, value, key = "textContent") => {  // only what changed: each write has
+  if (element[key] !== value) element[key] = value;     // the page laid out again, every second
+};
 
 function drawRuns() {  // a row per run, a legend entry per run, and the two overlaid charts
   for (const id of Object.keys(rows)) if (!runs.find(r => r.id === +id)) {
     rows[id].remove(); keys[id].remove(); delete rows[id]; delete keys[id];
   }
-  for (const r of runs) {
-    const row = rows[r.id] || (rows[r.id] = newRow(r)), key = keys[r.id] || (keys[r.id] = newKey(r));
-    Object.assign(row.dataset, {runId: r.id, state: r.state});
+  for (const r of runs) {  // ids only grow: a new run's row goes last
+    if (!rows[r.id]) [rows[r.id], keys[r.id]] = [$("runs").appendChild(newRow(r)),
+                                                 $("legend").appendChild(newKey(r))];
+    const row = rows[r.id], key = keys[r.id], cells = row.children;
+    const busy = ["queued", "training"].includes(r.state);
+    put(row.dataset, r.state, "state");
     row.classList.toggle("selected", r.id === selected);
-    const cells = row.children, busy = ["queued", "training"].includes(r.state);
-    cells[0].querySelector(".error").textContent = r.error || "";
-    cells[0].querySelector("a").hidden = r.test_accuracy === null;
-    cells[1].textContent = r.state + (r.state === "training" ? ` ${r.epochs_done}/${r.epochs}` : "");
-    cells[2].textContent = r.epoch_seconds === null ? "" : r.epoch_seconds.toFixed(2) + " s";
-    cells[3].textContent = r.loss_before === null ? "" : r.loss_before.toFixed(2);
-    [cells[4].textContent, cells[5].textContent, cells[6].textContent] =
-      [r.best_val_accuracy, r.train_accuracy, r.test_accuracy].map(percent);
-    cells[7].firstChild.textContent = busy ? "Stop" : "Remove";
-    key.hidden = !progress[r.id];
+    put(cells[0].querySelector(".error"), r.error || "");
+    put(cells[0].querySelector("a"), r.test_accuracy === null, "hidden");
+    put(cells[1], r.state + (r.state === "training" ? ` ${r.epochs_done}/${r.epochs}` : ""));
+    put(cells[2], r.epoch_seconds === null ? "" : r.epoch_seconds.toFixed(2) + " s");
+    put(cells[3], r.loss_before === null ? "" : r.loss_before.toFixed(2));
+    [r.best_val_accuracy, r.train_accuracy, r.test_accuracy].forEach(
+      (v, k) => put(cells[4 + k], percent(v)));
+    put(cells[7].firstChild, busy ? "Stop" : "Remove");
+    put(key, !progress[r.id], "hidden");
     key.classList.toggle("off", hidden.has(r.id));
-    $("runs").append(row);  // in the order of the runs
-    $("legend").append(key);
   }
   const shown = runs.filter(r => progress[r.id] && !hidden.has(r.id));
   const drawn = JSON.stringify(shown.map(r => [r.id, progress[r.id].version]));
@@ -3459,6 +3462,7 @@ function drawRuns() {  // a row per run, a legend entry per run, and the two ove
 
 function newRow(r) {  // its name, command and record link, its figures, Stop or Remove
   const row = document.createElement("tr");
+  row.dataset.runId = r.id;
   row.innerHTML = `<td><span class="swatch" style="background: ${colour(r.id)}"></span>` +
     `<b></b><br><code></code> <a href="/runs/${r.id}" target="_blank">record</a>` +
     `<div class="error"></div></td>` + ["state", "epoch", "loss at start", "best val", "train",
