@@ -3195,7 +3195,7 @@ function ticks(low, high, most) {  // round numbers from low up to high or just 
 // drawn on a log scale from ymin to ymax (powers of ten); with key, the names are drawn
 // above the chart. Pointing at the chart names the nearest point's run and value.
 function chart(svg, series, label, ymin, ymax, epochs, {log = false, key = true, unit = ""} = {}) {
-  const [x0, x1, y0, y1] = [56, 410, 196, 34], f = log ? Math.log10 : y => y;
+  const [x0, x1, y0, y1] = [56, 400, 196, 34], f = log ? Math.log10 : y => y;  // room for "200"
   const X = x => x0 + (x1 - x0) * x / epochs;
   const Y = y => y0 - (y0 - y1) * (f(Math.max(y, ymin)) - f(ymin)) / (f(ymax) - f(ymin));
   const parts = [`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#888"/>`,
@@ -3213,6 +3213,7 @@ function chart(svg, series, label, ymin, ymax, epochs, {log = false, key = true,
     parts.push(`<text x="${X(e)}" y="${y0 + 17}" text-anchor="middle">${e}</text>`);
   const near = [];  // every point drawn: [x, y, what it says]
   series.forEach(({points, colour, name, dots}, i) => {
+    dots = dots && epochs <= 50;  // a dot an epoch, while they stand apart
     if (key) parts.push(`<text x="${x0 + 130 * i}" y="16" fill="${colour}">— ${name}</text>`);
     const at = points.map(([x, y]) => [X(x).toFixed(1), Y(y).toFixed(1)]);
     parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2"

@@ -1970,6 +1970,24 @@ def test_experiments_sweep_runs_the_script_and_writes_its_table(tmp_path):
     assert "--lr must be a finite number > 0" in failed[2]
 
 
+def test_docs_experiments_is_the_page_the_script_writes_and_the_readme_quotes_it():
+    # docs/experiments.md is exactly what experiments.py's page() makes of its rows (so the
+    # script, run again, writes it), every experiment has its row, and the README's dozen
+    # rows are copied from it, word for word
+    import benchmarks.experiments as experiments
+    lines = (HERE / "docs" / "experiments.md").read_text().splitlines()
+    start = lines.index("| " + " | ".join(experiments.HEADER) + " |")
+    table = [line for line in lines[start + 2:] if line.startswith("| ")]
+    rows = [line[2:-2].split(" | ") for line in table]
+    machine = lines[start - 2].rsplit("; `python benchmarks/experiments.py`", 1)[0]
+    assert experiments.page(rows, machine).splitlines() == lines
+    assert [row[0] for row in rows] == [f"`{f'python nn_from_scratch.py {e[0]}'.strip()}`"
+                                        for e in experiments.EXPERIMENTS]
+    readme = [line for line in (HERE / "README.md").read_text().splitlines()
+              if line.startswith("| `python nn_from_scratch.py")]
+    assert 10 <= len(readme) <= 14 and set(readme) <= set(table)
+
+
 # ----------------------------------------------------------------------------
 # Looking inside: drawings, mistakes, your own digit, the gradient check, curves, the record
 
@@ -3773,10 +3791,13 @@ def python_examples():
     return examples
 
 
-def test_the_readme_has_its_notebook_and_api_examples_to_run():
-    # the test below has something to run: both of the README's complete examples are found
-    found = [p.values[0] for p in python_examples() if p.id.startswith("README.md")]
-    assert any("nn.train(" in code for code in found) and any("urlopen" in code for code in found)
+def test_the_readme_and_docs_have_their_library_and_api_examples_to_run():
+    # the test below has something to run: the README's library example and docs/page.md's
+    # POST /predict and lab scripts are found
+    found = [(p.id.split(":")[0], p.values[0]) for p in python_examples()]
+    assert any(file == "README.md" and "nn.train(" in code for file, code in found)
+    assert any(file == "page.md" and "/predict" in code for file, code in found)
+    assert any(file == "page.md" and "/runs" in code for file, code in found)
 
 
 @pytest.mark.parametrize("code", python_examples())

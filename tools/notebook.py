@@ -12,6 +12,7 @@ from the code that is there now, and runs the notebook itself, with run() below.
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -48,15 +49,13 @@ def run(notebook, folder, cells=None, timeout=600):
 
 
 def main():
-    try:
-        import nbformat
-        import nbclient  # noqa: F401
-        import ipykernel  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        print(f"tools/notebook.py: {e.name} is not installed (pip install nbclient nbformat "
-              "ipykernel matplotlib)", file=sys.stderr)
+    missing = [name for name in ("nbclient", "nbformat", "ipykernel", "matplotlib")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"tools/notebook.py: {', '.join(missing)} not installed (pip install nbclient "
+              "nbformat ipykernel matplotlib)", file=sys.stderr)
         return 1
+    import nbformat
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     run(notebook, ROOT)
     notebook.metadata["nn_from_scratch"] = {"code_hash": code_hash(json.loads(
