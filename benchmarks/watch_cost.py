@@ -4,7 +4,7 @@ command in turn typed in a terminal (no server, no browser) and started from the
 while headless Chromium has the page open on it (which goes first alternates), and prints
 the median epoch time of each (the first epoch of each run left out), their ratio, and the
 pairs' ratios with their geometric mean and its 95% interval: on a machine whose runs differ
-by 20% from one to the next, one pair says little, and forty say it within a few per cent.
+by up to 40% from one to the next, one pair says little, and forty say it within 6 to 8%.
 
     python benchmarks/watch_cost.py                     # 5 pairs of 10-epoch runs, ~2 minutes
     python benchmarks/watch_cost.py --pairs 40          # ~15 minutes

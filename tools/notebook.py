@@ -13,7 +13,6 @@ from the code that is there now, and runs the notebook itself, with run() below.
 
 import hashlib
 import importlib.util
-import json
 import os
 import sys
 
@@ -23,7 +22,7 @@ NOTEBOOK = os.path.join(ROOT, "nn_from_scratch.ipynb")
 
 def code_hash(notebook):
     """sha256 of the code cells' sources, in order: what the outputs were made from.
-    notebook: the notebook's JSON as a dict (a cell's source a string or a list of lines)."""
+    notebook: nbformat's, or its JSON as a dict (a cell's source a string or a list of lines)."""
     digest = hashlib.sha256()
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
@@ -58,8 +57,7 @@ def main():
     import nbformat
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     run(notebook, ROOT)
-    notebook.metadata["nn_from_scratch"] = {"code_hash": code_hash(json.loads(
-        nbformat.writes(notebook)))}
+    notebook.metadata["nn_from_scratch"] = {"code_hash": code_hash(notebook)}
     nbformat.write(notebook, NOTEBOOK)
     print(f"ran {os.path.relpath(NOTEBOOK)} and wrote it back with its outputs")
     return 0
