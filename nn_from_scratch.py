@@ -34,31 +34,26 @@ The network, one row per example (n examples in a mini-batch):
 That is L = 2 layers of sizes = [784, 128, 10] units. With more hidden layers (--hidden
 256 128: sizes [784, 256, 128, 10], L = 3), the hidden lines repeat: Z_l = A_(l-1) @ W_l
 + b_l, (n, sizes[l]), and A_l = ReLU(Z_l) for l = 1..L-1, with A_0 = X; the last layer's
-A_L = softmax(Z_L) are the probabilities. The parameters are a dict of W1, b1, ..., WL, bL.
+A_L = softmax(Z_L) are the probabilities. The parameters are a plain dict of W1, b1, ..., WL,
+bL and "activation", the name of the hidden layers' activation, so that they run as trained.
 dW1 means d loss / dW1, an array of the same shape as W1; likewise dZ1, db2, ...
 """
 
 import argparse
-import base64
 import contextlib
-import ctypes
 import gzip
-import http.server
 import importlib.util
-import ipaddress
 import json
 import math
 import os
 import re
-import shlex
 import signal
-import socket
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -159,17 +154,6 @@ def hold_out(X, y, size, rng):
 # ----------------------------------------------------------------------------
 # 2. The model: 784 -> 128 ReLU -> 10 softmax, or as many hidden layers as you like
 
-class Params(dict):
-    """The weights and biases: a plain dict of arrays W1, b1, ..., WL, bL that also knows the
-    activation of the hidden layers it is for, params.activation, so that predict() runs the
-    network as it was trained. (The README's tanh network, run with ReLU, reads 55% of the
-    test digits right, not 97%, and nothing says why.) save_params() writes it down too."""
-
-    def __init__(self, arrays, activation):
-        super().__init__(arrays)
-        self.activation = activation
-
-
 INITS = ("he", "glorot", "zeros", "normal")
 
 
@@ -188,8 +172,11 @@ def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT):
     init: None matches the activation; "he" or "glorot" picks one; and two classic mistakes
     to learn from: "zeros", every weight 0, so that every unit of a layer computes the same
     thing and gets the same gradient, and nothing tells them apart; "normal", N(0, 1), far
-    too large for 784 inputs: ReLU outputs of ~10 and saturated sigmoids."""
-    params = Params({}, activation)
+    too large for 784 inputs: ReLU outputs of ~10 and saturated sigmoids.
+    params["activation"] names the hidden layers' activation, which forward_prop applies: a
+    tanh network run with ReLU reads 55% of the test digits right, not 97%, and nothing
+    would say why. It is an entry of the dict, so that every copy of params keeps it."""
+    params = {"activation": activation}
     init = init or default_init(activation)
     for l in range(1, len(sizes)):
         fan_in, fan_out = sizes[l - 1], sizes[l]
@@ -199,6 +186,17 @@ def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT):
                            * np.sqrt(variance)).astype(dtype)         # (sizes[l-1], sizes[l])
         params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)              # (sizes[l],)
     return params
+
+
+def depth(params):
+    """L, the number of layers: the weights W1, ..., WL."""
+    return sum(key.startswith("W") for key in params)
+
+
+def arrays(params):
+    """The weights and biases of params, {W1: ..., b1: ..., ..., bL: ...}, without the name of
+    its activation: what gradient descent changes."""
+    return {key: P for key, P in params.items() if key != "activation"}
 
 
 def layer_sizes(n_in, hidden, n_out):
@@ -256,22 +254,14 @@ def softmax(Z):
     return E / E.sum(axis=1, keepdims=True)
 
 
-class Cache(list):
-    """What forward_prop keeps for backward_prop: the list [Z1, A1, ..., ZL, AL], and the
-    dropout masks it applied (None without dropout), which backward_prop must apply again."""
-
-    def __init__(self, masks=None):
-        super().__init__()
-        self.masks = masks
-
-
-def forward_prop(params, X, activation=ACTIVATION, masks=None):
-    """Run X (n, 784) through the layers l = 1..L. Returns the Cache [Z1, A1, ..., ZL, AL],
+def forward_prop(params, X, masks=None):
+    """Run X (n, 784) through the layers l = 1..L. Returns the cache [Z1, A1, ..., ZL, AL],
     what backward_prop needs; the last, AL (n, 10), holds the class probabilities.
-    masks: in training with dropout, one per hidden layer (dropout_masks); None otherwise."""
-    g = ACTIVATIONS[activation][0]
-    L = len(params) // 2                       # W1, b1, ..., WL, bL
-    A, cache = X, Cache(masks)                 # A0 = X, the input (n, 784)
+    masks: in training with dropout, one per hidden layer (dropout_masks), which
+    backward_prop must be given too; None otherwise."""
+    g = ACTIVATIONS[params["activation"]][0]   # the hidden layers' activation
+    L = depth(params)                          # W1, b1, ..., WL, bL
+    A, cache = X, []                           # A0 = X, the input (n, 784)
     for l in range(1, L + 1):
         Z = A @ params[f"W{l}"] + params[f"b{l}"]  # (n, sizes[l]) pre-activation
         A = g(Z) if l < L else softmax(Z)          # (n, sizes[l]); the last: probabilities
@@ -286,7 +276,7 @@ def dropout_masks(params, n, p, rng):
     each entry 0 with probability p (that unit is dropped for that example) and 1 / (1 - p)
     otherwise, so that a unit's expected output is the same as without dropout: predict()
     then uses the whole network as it is, with no masks and no rescaling."""
-    L, dtype = len(params) // 2, params["W1"].dtype
+    L, dtype = depth(params), params["W1"].dtype
     return [(rng.random((n, len(params[f"b{l}"])), dtype=np.float32) >= p)
             * dtype.type(1 / (1 - p)) for l in range(1, L)]
 
@@ -308,16 +298,16 @@ def squared_error(AL, Y):
 LOSSES = {"cross-entropy": cross_entropy, "mse": squared_error}
 
 
-def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS, into_input=False):
-    """Gradients of the mean loss with respect to every parameter (same keys and shapes),
-    by the chain rule from the last layer back to the first. cache: forward_prop's Cache
-    (or the plain list [Z1, A1, ..., ZL, AL] of a network without dropout). into_input:
-    go one layer further, through W1 into the pixels, and return (grads, dloss/dX)."""
-    g_deriv = ACTIVATIONS[activation][1]
-    L = len(params) // 2
+def backward_prop(params, X, Y, cache, loss=LOSS, masks=None, into_input=False):
+    """Gradients of the mean loss with respect to every weight and bias (same keys and
+    shapes), by the chain rule from the last layer back to the first. cache: forward_prop's
+    [Z1, A1, ..., ZL, AL]; masks: the dropout masks forward_prop applied, M[l] (n, sizes[l])
+    for l = 1..L-1, or None. into_input: go one layer further, through W1 into the pixels,
+    and return (grads, dloss/dX)."""
+    g_deriv = ACTIVATIONS[params["activation"]][1]
+    L = depth(params)
     Z = [None] + cache[0::2]                   # Z[l] (n, sizes[l]), for l = 1..L
     A = [X] + cache[1::2]                      # A[l] (n, sizes[l]); A[0] = X
-    masks = getattr(cache, "masks", None)      # M[l] (n, sizes[l]) for l = 1..L-1, or None
     n = len(X)
     grads = {}
     if loss == "cross-entropy":
@@ -343,19 +333,19 @@ def backward_prop(params, X, Y, cache, activation=ACTIVATION, loss=LOSS, into_in
                 dA *= masks[l - 2]             # (M[l-1], the mask of the forward pass)
             # ... and back through its activation: for ReLU, only where the unit was on
             dZ = dA * g_deriv(Z[l - 1])        # (n, sizes[l-1])
-    grads = {key: grads[key] for key in params}  # in the order of params: W1, b1, W2, ...
+    grads = {key: grads[key] for key in arrays(params)}  # in the order W1, b1, W2, ...
     return (grads, dA) if into_input else grads
 
 
-def input_gradient(params, X, Y, activation=ACTIVATION):
+def input_gradient(params, X, Y):
     """dloss/dX (n, 784): how the mean cross-entropy changes with each pixel of each image,
     the same chain rule taken one layer further, through W1. It is what the network
     responds to: a step of eps along its sign raises the loss the most, to first order, of
     any change of at most eps per pixel (a fooling image); a step against it raises the
     probability of the labels Y (a dream); its size shows which pixels decide (saliency).
     Y: one-hot (n, 10), the answers to judge."""
-    cache = forward_prop(params, X, activation)
-    return backward_prop(params, X, Y, cache, activation, into_input=True)[1]
+    cache = forward_prop(params, X)
+    return backward_prop(params, X, Y, cache, into_input=True)[1]
 
 
 # ----------------------------------------------------------------------------
@@ -363,11 +353,11 @@ def input_gradient(params, X, Y, activation=ACTIVATION):
 
 def init_optimizer(params, optimizer):
     """Per-parameter state: nothing for SGD, a velocity for momentum, two moments for Adam."""
-    zeros = {key: np.zeros_like(P) for key, P in params.items()}
+    zeros = {key: np.zeros_like(P) for key, P in arrays(params).items()}
     if optimizer == "momentum":
         return {"v": zeros, "t": 0}
     if optimizer == "adam":
-        return {"m": zeros, "v": {key: np.zeros_like(P) for key, P in params.items()}, "t": 0}
+        return {"m": zeros, "v": {key: np.zeros_like(P) for key, P in zeros.items()}, "t": 0}
     return {"t": 0}
 
 
@@ -381,8 +371,8 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
     docs/speed.md). The optimiser's state, which only this thread touches, changes in place."""
     state["t"] += 1
     t = state["t"]
-    for key, P in params.items():
-        g = grads[key]
+    for key, g in grads.items():
+        P = params[key]
         if weight_decay and key.startswith("W"):
             g = g + weight_decay * P                 # gradient of (weight_decay / 2) * sum(W**2)
         if optimizer == "sgd":
@@ -434,6 +424,9 @@ def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None
     return lr
 
 
+SCHEDULES = ("cosine", "step", "constant")
+
+
 def learning_rate(lr, step, total_steps, schedule=SCHEDULE):
     """The learning rate for step 0..total_steps-1: big steps early, small steps late."""
     progress = step / total_steps
@@ -444,21 +437,6 @@ def learning_rate(lr, step, total_steps, schedule=SCHEDULE):
     return lr
 
 
-def flush_denormals(params, state):
-    """Set weights and optimiser state below 1e-30 to 0, before they reach float32's subnormal
-    range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Two things drive values
-    there. A pixel that is blank in a whole run of batches (MNIST's borders) gets zero
-    gradients, so its momentum decays by 0.9 a step: 175 steps from 1e-30 to subnormal, so
-    flushing every 100 steps is enough. And a hidden unit that has switched off for good gets
-    only weight decay's gradient, which Adam scales up, so its weights shrink geometrically to
-    0: with --optimizer adam --lr 0.2, 3/4 of W1 was subnormal by epoch 8 and epochs took 6-8x
-    longer. A weight of 1e-30 changes no output in float32, so zeroing it changes no result.
-    (Without the flush, --weight-decay 0 epochs measured 1.2-1.5x slower: benchmarks/facts.py.)"""
-    for arrays in (params, state.get("v", {}), state.get("m", {})):
-        for A in arrays.values():
-            A[np.abs(A) < 1e-30] = 0
-
-
 # ----------------------------------------------------------------------------
 # 4. The training loop
 
@@ -466,19 +444,90 @@ class TrainingDiverged(ArithmeticError):
     """The loss became inf or nan: the learning rate is too large for this network."""
 
 
+def train(X_train, y_train, X_val=None, y_val=None, log=print, watch=None, stop=None,
+          **settings):
+    """Mini-batch gradient descent on X_train (n, d), uint8 pixels 0..255 or floats in
+    [0, 1], and y_train (n,), labels 0..9. Returns (params, history): one record per epoch.
+    settings: the config block's names in lower case (hidden=(256, 128), epochs=5, ...),
+    each one left out read from the config block when train is called (check_training).
+    log: where the lines go (None: nowhere). watch: told each step, watch.step(params,
+    epoch, batch, loss), and each epoch, watch.epoch(params, record), as --serve's page is.
+    stop: a threading.Event that ends training after the current batch."""
+    X_train, y_train, X_val, y_val, cfg = check_training(X_train, y_train, X_val, y_val,
+                                                         **settings)
+    log = log or (lambda line: None)  # log=None: say nothing
+    keep_freed_memory()  # speed only: a notebook trains as fast as the command line (4b)
+    rng = np.random.default_rng(cfg.seed)  # one seed: the weights, the shuffles, the shifts
+    params = init_params(cfg.sizes, rng, cfg.dtype, cfg.activation, cfg.init)
+    state = init_optimizer(params, cfg.optimizer)
+    n, steps = len(X_train), math.ceil(len(X_train) / cfg.batch_size)  # steps per epoch
+    before, line = loss_before_training(params, X_train, y_train, X_val, y_val, cfg.loss)
+    log(line)  # about ln 10 = 2.30, for a network that knows nothing yet
+    if watch:
+        watch.step(params, 0, 0, before)
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        start, order = time.perf_counter(), rng.permutation(n)  # a fresh shuffle every epoch
+        loss_sum, correct, samples = 0.0, 0, []
+        for b in range(steps):
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            X = shift_images(X_train[idx], rng) if cfg.augment else X_train[idx]  # (B, d)
+            X = scale_pixels(X, cfg.dtype)                          # (B, d) in [0, 1]
+            Y = one_hot(y_train[idx], cfg.num_classes, cfg.dtype)   # (B, 10)
+            lr = learning_rate(cfg.lr, (epoch - 1) * steps + b, cfg.epochs * steps, cfg.schedule)
+            masks = dropout_masks(params, len(idx), cfg.dropout, rng) if cfg.dropout else None
+            loss, cache, grads = train_step(params, state, X, Y, lr, cfg, masks)
+            if not np.isfinite(loss):
+                raise TrainingDiverged(f"training diverged at epoch {epoch}, batch {b + 1} "
+                                       f"(loss={loss}); try a smaller --lr")
+            loss_sum += loss * len(idx)
+            correct += np.count_nonzero(cache[-1].argmax(axis=1) == y_train[idx])
+            if b % 10 == 0:  # every 10th step is enough to see how the layers learn
+                samples.append(layer_sample(cache, grads, cfg.activation))
+            if b % 100 == 0:
+                flush_denormals(params, state)  # speed only: no number changes (4b)
+            if watch:
+                watch.step(params, epoch, b + 1, loss)
+            if stop is not None and stop.is_set():
+                break
+        seconds, seen = time.perf_counter() - start, min((b + 1) * cfg.batch_size, n)
+        record = {"epoch": epoch, "loss": float(loss_sum / seen), "train_acc": correct / seen,
+                  "val_acc": validation_accuracy(params, X_val, y_val), "lr": lr,
+                  "seconds": seconds, **layer_summary(samples, cfg.activation)}
+        history.append(record)
+        if watch:
+            watch.epoch(params, record)
+        log(format_epoch(record, cfg))
+        if stop is not None and stop.is_set():
+            log(f"interrupted in epoch {epoch} after batch {b + 1} of {steps}")
+            break
+    if cfg.init == "zeros":
+        log(symmetry_note(params, cfg.dropout))
+    return params, history
+
+
 # A learning rate that is far too big makes the weights overflow to inf and then nan. NumPy
 # would warn about that on every step; instead train() checks each step's loss and stops.
 @np.errstate(over="ignore", invalid="ignore")
-def train_step(params, state, X, Y, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
-               weight_decay=WEIGHT_DECAY, activation=ACTIVATION, loss=LOSS, masks=None):
+def train_step(params, state, X, Y, lr, cfg, masks=None):
     """One step of gradient descent on the mini-batch X (B, d), Y (B, 10): forward, loss,
-    backward, update. Returns the batch's loss, forward_prop's cache (its last entry the
-    class probabilities, (B, 10)) and the gradients."""
-    cache = forward_prop(params, X, activation, masks)
-    value = LOSSES[loss](cache[-1], Y)
-    grads = backward_prop(params, X, Y, cache, activation, loss)
-    update_params(params, grads, state, lr, optimizer, momentum, weight_decay)
-    return value, cache, grads
+    backward, update, with the loss and optimiser of cfg (check_training's). Returns the
+    batch's loss, forward_prop's cache (its last entry the class probabilities, (B, 10))
+    and the gradients."""
+    cache = forward_prop(params, X, masks)
+    loss = LOSSES[cfg.loss](cache[-1], Y)
+    grads = backward_prop(params, X, Y, cache, cfg.loss, masks)
+    update_params(params, grads, state, lr, cfg.optimizer, cfg.momentum, cfg.weight_decay)
+    return loss, cache, grads
+
+
+def validation_accuracy(params, X_val, y_val):
+    """The share of X_val read right, None without validation images. Weights on their way
+    to inf may overflow here: NumPy need not warn, the next step's loss stops the run."""
+    if X_val is None:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        return accuracy(predict(params, X_val), y_val)
 
 
 def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=LOSS):
@@ -488,7 +537,7 @@ def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=
     confident answers before any learning, from weights that are too large."""
     X, y, which = ((X_val, y_val, "validation") if X_val is not None else
                    (X_train[:VAL_SIZE], y_train[:VAL_SIZE], "first training"))
-    k = params[f"W{len(params) // 2}"].shape[1]
+    k = params[f"W{depth(params)}"].shape[1]
     value = LOSSES[loss](predict_proba(params, X), one_hot(y, k, params["W1"].dtype))
     nothing = (f"ln {k} = {math.log(k):.4f}" if loss == "cross-entropy" else
                f"(1 - 1/{k}) / 2 = {(1 - 1 / k) / 2:.4f}")  # squared error of answering 1/k
@@ -497,11 +546,135 @@ def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=
     return float(value), line
 
 
-# Units that cannot learn. A ReLU that is off for every example passes back no gradient
-# and so never comes back on: it is dead. A sigmoid or tanh near either end of its range
-# has a slope near 0 and learns as slowly. Both are sampled as the layer speeds are.
+def format_epoch(r, cfg):
+    """One line per epoch. With two or more hidden layers it ends with how fast each hidden
+    layer learns, as a multiple of the last one's: 0.01x there means 100 times slower; then,
+    with two or more or with an unusual init, each hidden layer's share of dead units or
+    saturated outputs."""
+    epochs = cfg.epochs
+    units = len(cfg.sizes) > 3 or cfg.init not in (None, default_init(cfg.activation))
+    val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:5.2f}%"
+    speeds = r["db_norm"][:-1]  # the hidden layers'
+    layers = "" if len(speeds) < 2 else " | layers learn " + " ".join(
+        f"{s / max(speeds[-1], 1e-30):.2g}x" for s in speeds)
+    if units:
+        kind = "dead" if "dead" in r else "saturated"
+        layers += f" | {kind} " + " ".join(f"{100 * share:.0f}%" for share in r[kind])
+    return (f"epoch {r['epoch']:{len(str(epochs))}d}/{epochs} | loss {r['loss']:.4f} | "
+            f"train {100 * r['train_acc']:5.2f}%{val} | lr {r['lr']:.4f} | "
+            f"{r['seconds']:.1f}s{layers}")
+
+
+# What train() takes: every setting checked once, here, for train() and the command line.
+
+def defaults():
+    """train()'s settings and their defaults: the config block as it is at the time of the
+    call, so that nn.EPOCHS = 5 changes train()'s runs and the command line's alike. None:
+    the value that suits the rest (check_training)."""
+    return {"hidden": HIDDEN, "activation": ACTIVATION, "init": INIT, "loss": LOSS,
+            "dropout": DROPOUT, "epochs": EPOCHS, "batch_size": None, "lr": None,
+            "optimizer": OPTIMIZER, "schedule": SCHEDULE, "momentum": MOMENTUM,
+            "weight_decay": WEIGHT_DECAY, "augment": None, "dtype": DTYPE, "seed": SEED,
+            "num_classes": NUM_CLASSES}
+
+
+def check_training(X_train, y_train, X_val=None, y_val=None, **settings):
+    """Everything train() is given, checked before any work, so that a mistake is a ValueError
+    in one line rather than a NumPy error mid-run: the data (check_data) and the settings
+    (check_settings). Returns the data and cfg, the settings as a namespace, each one left
+    out taken from defaults() and each None made the value that suits the rest (fill_in)."""
+    cfg = defaults()
+    unknown = settings.keys() - cfg.keys()
+    if unknown:
+        raise TypeError(f"train() has no setting {', '.join(sorted(unknown))}; it takes "
+                        f"{', '.join(cfg)}")
+    cfg = SimpleNamespace(**{**cfg, **settings})
+    X_train, y_train = check_data(X_train, y_train, cfg.num_classes)
+    if X_val is not None:
+        X_val, y_val = check_data(X_val, y_val, cfg.num_classes, X_train.shape[1])
+    check_settings(cfg, len(y_train))
+    fill_in(cfg, len(y_train), X_train.shape[1])
+    cfg.sizes = layer_sizes(X_train.shape[1], cfg.hidden, cfg.num_classes)  # [784, 128, 10]
+    cfg.dtype = np.dtype(cfg.dtype)
+    if cfg.augment and math.isqrt(X_train.shape[1]) ** 2 != X_train.shape[1]:
+        raise ValueError(f"augment=True shifts square images; rows of {X_train.shape[1]} "
+                         "features are not square: pass augment=False")
+    # Floats (fetch_openml gives float64 in column order) are copied once, in row order and
+    # in the training dtype, rather than gathered slowly and converted batch after batch.
+    X_train = np.ascontiguousarray(X_train, None if X_train.dtype == np.uint8 else cfg.dtype)
+    return X_train, y_train, X_val, y_val, cfg
+
+
+CHOICES = {"activation": ACTIVATIONS, "init": (None, *INITS), "loss": LOSSES, "optimizer": LR,
+           "schedule": SCHEDULES, "dtype": ("float32", "float64")}
+
+
+def check_settings(cfg, n_train=None, name=str):
+    """Raise a ValueError naming the first setting of cfg (a namespace: train()'s, or the
+    command line's flags) that is not one of its choices or is out of its range. None means
+    the default and passes. name(key) is how the caller calls it: epochs, or --epochs."""
+    for key, choices in CHOICES.items():
+        value = getattr(cfg, key, None)
+        value = np.dtype(value).name if key == "dtype" and value is not None else value
+        if value is not None and value not in choices:
+            raise ValueError(f"{name(key)} must be one of "
+                             f"{', '.join(str(c) for c in choices if c is not None)}; got {value!r}")
+    whole = (int, np.integer)
+    for key, ok, words in [
+            ("epochs", lambda v: isinstance(v, whole) and v >= 1, "a whole number >= 1"),
+            ("batch_size", lambda v: isinstance(v, whole) and 1 <= v <= (n_train or v),
+             f"from 1 to {n_train:,}, the number of training images" if n_train else
+             "a whole number >= 1"),
+            ("lr", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+            ("momentum", lambda v: 0 <= v < 1, ">= 0 and < 1"),
+            ("dropout", lambda v: 0 <= v < 1, ">= 0 and < 1, the share of hidden units dropped"),
+            ("weight_decay", lambda v: 0 <= v < 1, ">= 0 and < 1"),
+            ("seed", lambda v: isinstance(v, whole) and v >= 0, "a whole number >= 0")]:
+        value = getattr(cfg, key, None)
+        if value is not None and not ok(value):
+            raise ValueError(f"{name(key)} must be {words} (got {value:,})" if isinstance(
+                value, whole) else f"{name(key)} must be {words} (got {value})")
+
+
+def fill_in(cfg, n_train, n_features):
+    """Each setting of cfg left None made the value that suits the rest: hidden the config's
+    HIDDEN, batch_size BATCH_SIZE (or all n_train examples, if fewer), lr the one that suits
+    the optimiser, the batch, the depth, the activation and the loss (default_lr), augment
+    AUGMENT on 28x28 images (MNIST's, where it was chosen) and off otherwise."""
+    cfg.hidden = HIDDEN if cfg.hidden is None else cfg.hidden
+    cfg.batch_size = cfg.batch_size or min(BATCH_SIZE, n_train)
+    if cfg.lr is None:
+        hidden_layers = 1 if np.ndim(cfg.hidden) == 0 else len(cfg.hidden)
+        cfg.lr = default_lr(cfg.optimizer, cfg.momentum, cfg.batch_size, n_train,
+                            hidden_layers, cfg.activation, cfg.loss)
+    if cfg.augment is None:
+        cfg.augment = AUGMENT and n_features == 28 * 28
+
+
+# Looking inside train(): how fast each layer learns, and the units that cannot learn. A
+# ReLU that is off for every example passes back no gradient and so never comes back on:
+# it is dead. A sigmoid or tanh near either end of its range has a slope near 0 and learns
+# as slowly.
 SATURATED = {"sigmoid": math.log(199), "tanh": math.atanh(0.99)}  # |z| beyond which g(z) is
 # within 1% of its range's end (sigmoid > 0.995 or < 0.005, |tanh| > 0.99): slope < 2% of most
+
+
+def layer_sample(cache, grads, activation):
+    """What one step shows of the layers (train() takes one every 10th step: 0.1% of the
+    default epoch, benchmarks/facts.py): how fast each layer learns, the length of its bias
+    gradient ||dloss/db_l|| (Nielsen, "Neural Networks and Deep Learning", chapter 5; a
+    bias moves by lr times it, and so, on average, do the weights beside it), (L,); and
+    stuck_units of the hidden pre-activations Z1, ..., Z(L-1)."""
+    L = len(cache) // 2
+    return ([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)],
+            stuck_units(cache[0:-2:2], activation))
+
+
+def layer_summary(samples, activation):
+    """An epoch's layer_samples -> {"db_norm": the mean of each layer's, (L,), and "dead"
+    or "saturated": stuck_shares, (L - 1,)}."""
+    norms, stuck = zip(*samples)
+    return {"db_norm": np.mean(norms, axis=0).tolist(), **stuck_shares(stuck, activation)}
 
 
 def stuck_units(Zs, activation):
@@ -533,7 +706,7 @@ def distinct_features(W, b):
 def symmetry_note(params, dropout=DROPOUT):
     """After starting from init="zeros", where every unit of a layer is the same, the line
     that says whether training ever told them apart."""
-    L = len(params) // 2
+    L = depth(params)
     counts = [distinct_features(params[f"W{l}"], params[f"b{l}"]) for l in range(1, L)]
     if max(counts) <= 1:
         return ("hidden units identical: symmetry was never broken (all the units of a layer "
@@ -545,6 +718,24 @@ def symmetry_note(params, dropout=DROPOUT):
             f"only {cause} told them apart")
 
 
+# ----------------------------------------------------------------------------
+# 4b. Two speed tricks. Neither changes a number; a learner can skip them.
+
+def flush_denormals(params, state):
+    """Set weights and optimiser state below 1e-30 to 0, before they reach float32's subnormal
+    range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Two things drive values
+    there. A pixel that is blank in a whole run of batches (MNIST's borders) gets zero
+    gradients, so its momentum decays by 0.9 a step: 175 steps from 1e-30 to subnormal, so
+    flushing every 100 steps is enough. And a hidden unit that has switched off for good gets
+    only weight decay's gradient, which Adam scales up, so its weights shrink geometrically to
+    0: with --optimizer adam --lr 0.2, 3/4 of W1 was subnormal by epoch 8 and epochs took 6-8x
+    longer. A weight of 1e-30 changes no output in float32, so zeroing it changes no result.
+    (Without the flush, --weight-decay 0 epochs measured 1.2-1.5x slower: benchmarks/facts.py.)"""
+    for group in (arrays(params), state.get("v", {}), state.get("m", {})):
+        for A in group.values():
+            A[np.abs(A) < 1e-30] = 0
+
+
 def keep_freed_memory():
     """Ask glibc's malloc (Linux) to keep the memory NumPy frees rather than hand it back to
     the OS. Every training step frees and re-allocates a few MB of arrays; by default glibc
@@ -553,6 +744,7 @@ def keep_freed_memory():
     trains as fast as the command line. Elsewhere (macOS, Windows, musl) this does nothing."""
     if not sys.platform.startswith("linux"):  # on Windows even CDLL(None) fails
         return
+    import ctypes
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GB of freed memory
@@ -561,181 +753,25 @@ def keep_freed_memory():
         pass
 
 
-def train(X_train, y_train, X_val=None, y_val=None, hidden=HIDDEN, epochs=EPOCHS,
-          batch_size=BATCH_SIZE, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
-          momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=False, seed=SEED,
-          activation=ACTIVATION, init=INIT, loss=LOSS, dropout=DROPOUT, num_classes=NUM_CLASSES,
-          dtype=DTYPE, log=print, stop=None, watch=None):
-    """Mini-batch gradient descent. X_train (n, d): uint8 pixels 0..255 or floats in [0, 1];
-    y_train (n,) labels. Returns (params, history): one dict per epoch with the mean training
-    loss and accuracy over the epoch's mini-batches, the validation accuracy, the learning
-    rate at the epoch's end, the seconds its steps took, db_norm, how fast each layer
-    learns, and for each hidden layer the share of its units that are dead (ReLU) or of its
-    outputs that are saturated (sigmoid, tanh): see below.
-    hidden: the width of the hidden layer, or one width per hidden layer: (256, 128).
-    lr: the peak learning rate; None takes the one that suits the optimiser, the batch, the
-    depth and the activation (default_lr).
-    augment: shift each batch by up to a pixel (square images, see shift_images); the
-    command line turns it on for MNIST. dtype: what the network computes in.
-    init: the initial weights (init_params); loss: "cross-entropy" or "mse"; dropout: the
-    share p of hidden units dropped at each step (inverted dropout, dropout_masks).
-    Before the first step it logs the loss on the validation images (else on the first
-    training images), and after the last, whether the hidden units all stayed identical.
-    stop: an optional threading.Event; once it is set, training ends after the current batch.
-    watch: an optional function, called before the first step as watch(params, 0, 0, the loss
-    before training), after every step as watch(params, epoch, batch, loss) and after an
-    epoch's last step with the epoch's record as well; --serve's page watches the network
-    learn through it. It must return quickly and not change params."""
-    check_data(X_train, y_train, num_classes)  # a clear ValueError, not a NumPy one mid-run
-    sizes = layer_sizes(X_train.shape[1], hidden, num_classes)
-    if optimizer not in LR:
-        raise ValueError(f"optimizer must be one of {', '.join(LR)}; got {optimizer!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
-    if init not in (None, *INITS):
-        raise ValueError(f"init must be one of {', '.join(INITS)} (or None: matched to the "
-                         f"activation); got {init!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout is the share of units dropped, >= 0 and < 1; got {dropout!r}")
-    if augment and math.isqrt(X_train.shape[1]) ** 2 != X_train.shape[1]:
-        raise ValueError(f"augment=True shifts square images; rows of {X_train.shape[1]} "
-                         "features are not square: pass augment=False")
-    if X_val is not None:
-        check_data(X_val, y_val, num_classes, n_features=X_train.shape[1])
-    if lr is None:
-        lr = default_lr(optimizer, momentum, batch_size, len(X_train), len(sizes) - 2, activation,
-                        loss)
-    # Floats (fetch_openml gives float64 in column order) are copied once, in row order and in
-    # the training dtype, rather than gathered slowly and converted batch after batch.
-    X_train = np.ascontiguousarray(X_train, None if X_train.dtype == np.uint8 else dtype)
-    keep_freed_memory()  # speed only: the numbers are the same without it
-    rng = np.random.default_rng(seed)
-    n, L = len(X_train), len(sizes) - 1
-    params = init_params(sizes, rng, dtype, activation, init)
-    state = init_optimizer(params, optimizer)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
-    if log or watch:  # what the network knows before it learns: ln 10 = 2.30 for knowing nothing
-        before, line = loss_before_training(params, X_train, y_train, X_val, y_val, loss)
-        if log:
-            log(line)
-        if watch:
-            watch(params, 0, 0, before)
-    history = []
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        order = rng.permutation(n)                         # a fresh shuffle every epoch
-        loss_sum, correct, seen, db_norms = 0.0, 0, 0, []
-        stuck = []                                         # samples of stuck_units
-        for b in range(steps_per_epoch):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            X = X_train[idx]                               # (B, d)
-            if augment:
-                X = shift_images(X, rng)
-            X = scale_pixels(X, dtype)
-            Y = one_hot(y_train[idx], num_classes, dtype)  # (B, 10), in the params' dtype
-            rate = learning_rate(lr, (epoch - 1) * steps_per_epoch + b, total_steps, schedule)
-            masks = dropout_masks(params, len(idx), dropout, rng) if dropout else None
-            value, cache, grads = train_step(params, state, X, Y, rate, optimizer, momentum,
-                                             weight_decay, activation, loss, masks)
-            if not np.isfinite(value):
-                raise TrainingDiverged(f"training diverged at epoch {epoch}, batch {b + 1} "
-                                       f"(loss={value}); try a smaller --lr")
-            loss_sum += value * len(idx)
-            correct += np.count_nonzero(cache[-1].argmax(axis=1) == y_train[idx])
-            seen += len(idx)
-            if b % 10 == 0:
-                # How fast each layer learns: the length of its bias gradient, ||dloss/db_l||
-                # (Nielsen, "Neural Networks and Deep Learning", chapter 5). A bias moves by
-                # lr times it, and so, on average, do the weights beside it. Every 10th step
-                # is enough to see it, and the units that cannot learn: 0.03% and 0.09% of
-                # the default epoch (benchmarks/facts.py).
-                db_norms.append([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)])
-                stuck.append(stuck_units(cache[0:-2:2], activation))  # Z1, ..., Z(L-1)
-            if b % 100 == 0:
-                flush_denormals(params, state)
-            if watch and b + 1 < steps_per_epoch:  # (the last step comes with the record)
-                watch(params, epoch, b + 1, value)
-            if stop is not None and stop.is_set():
-                break
-        seconds = time.perf_counter() - start  # the training steps only, not the validation
-        with np.errstate(over="ignore", invalid="ignore"):  # weights on their way to inf may
-            val = None if X_val is None else accuracy(      # overflow here: the next step's
-                predict(params, X_val, activation), y_val)  # loss stops the run
-        record = {"epoch": epoch, "loss": float(loss_sum / seen), "train_acc": correct / seen,
-                  "val_acc": val,
-                  "lr": rate, "seconds": seconds,
-                  "db_norm": np.mean(db_norms, axis=0).tolist(),  # (L,), layers 1..L
-                  **stuck_shares(stuck, activation)}  # "dead" or "saturated", (L - 1,)
-        history.append(record)
-        if watch:
-            watch(params, epoch, b + 1, value, record)
-        if log:
-            log(format_epoch(record, epochs, units=L > 2 or init not in (None, default_init(
-                activation))))
-        if stop is not None and stop.is_set():
-            if log:
-                log(f"interrupted in epoch {epoch} after batch {b + 1} of {steps_per_epoch}")
-            break
-    if log and init == "zeros":
-        log(symmetry_note(params, dropout))
-    return params, history
-
-
-def format_epoch(r, epochs, units=False):
-    """One line per epoch. With two or more hidden layers it ends with how fast each hidden
-    layer learns, as a multiple of the last one's: 0.01x there means 100 times slower; with
-    units, with each hidden layer's share of dead units or saturated outputs."""
-    val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:5.2f}%"
-    speeds = r["db_norm"][:-1]  # the hidden layers'
-    layers = "" if len(speeds) < 2 else " | layers learn " + " ".join(
-        f"{s / max(speeds[-1], 1e-30):.2g}x" for s in speeds)
-    if units:
-        kind = "dead" if "dead" in r else "saturated"
-        layers += f" | {kind} " + " ".join(f"{100 * share:.0f}%" for share in r[kind])
-    return (f"epoch {r['epoch']:{len(str(epochs))}d}/{epochs} | loss {r['loss']:.4f} | "
-            f"train {100 * r['train_acc']:5.2f}%{val} | lr {r['lr']:.4f} | "
-            f"{r['seconds']:.1f}s{layers}")
-
-
 # ----------------------------------------------------------------------------
 # 5. Evaluation
 
-def predict_proba(params, X, activation=None, chunk=10000):
+def predict_proba(params, X, chunk=10000):
     """(n, d) images -> (n, 10) class probabilities AL, in chunks so that no big float copy
-    of the images is made. activation: the hidden layers', known to the params that train(),
-    init_params() and load_params() give; a plain dict of arrays must be told it."""
-    activation = trained_activation(params, activation)
-    check_data(X, n_features=params["W1"].shape[0])
-    dtype, L = params["W1"].dtype, len(params) // 2
-    return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk], dtype),
-                                        activation)[-1] for i in range(0, len(X), chunk)]
+    of the images is made."""
+    if params.get("activation") not in ACTIVATIONS:
+        raise ValueError(f"params['activation'] must name the hidden layers' activation, one of "
+                         f"{', '.join(ACTIVATIONS)}; got {params.get('activation')!r}")
+    X, _ = check_data(X, n_features=params["W1"].shape[0])
+    dtype, L = params["W1"].dtype, depth(params)
+    return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk], dtype))[-1]
+                           for i in range(0, len(X), chunk)]
                           or [np.zeros((0, params[f"W{L}"].shape[1]))])
 
 
-def predict(params, X, activation=None):
+def predict(params, X):
     """(n, d) images -> (n,) predicted labels: the most probable class of each."""
-    return predict_proba(params, X, activation).argmax(axis=1)
-
-
-def trained_activation(params, activation=None):
-    """The activation to run params with: the one they know, with which an activation given
-    must agree, or the one given for a plain dict. Never a guess: ReLU for a tanh network
-    gives wrong answers that look like answers."""
-    known = getattr(params, "activation", None)
-    if known is None and activation is None:
-        raise ValueError("these weights are a plain dict, which does not say which activation "
-                         "they were trained with: pass activation= one of "
-                         f"{', '.join(ACTIVATIONS)}")
-    if known is not None and activation not in (None, known):
-        raise ValueError(f"these weights were trained with activation={known!r}, not "
-                         f"{activation!r}: leave activation= out")
-    if (activation or known) not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got "
-                         f"{activation or known!r}")
-    return activation or known
+    return predict_proba(params, X).argmax(axis=1)
 
 
 def accuracy(predictions, y):
@@ -774,16 +810,16 @@ def confused_pairs(C, top=5):
 # ----------------------------------------------------------------------------
 # 6. Checking the gradients: backprop against the definition of a derivative
 
-def numerical_gradients(params, X, Y, activation=ACTIVATION, h=1e-5, loss=LOSS, masks=None):
+def numerical_gradients(params, X, Y, h=1e-5, loss=LOSS, masks=None):
     """dloss/dP for every entry of every parameter by central differences,
     (loss(P + h) - loss(P - h)) / 2h, whose error is O(h^2) plus float64 round-off of
     ~1e-16 / h: h = 1e-5 keeps both small. Slow: two forward passes per entry, so use it on
     a small network, in float64. masks: dropout's, held fixed, so that the loss is a
     function of the parameters alone."""
     def value():
-        return LOSSES[loss](forward_prop(params, X, activation, masks)[-1], Y)
+        return LOSSES[loss](forward_prop(params, X, masks)[-1], Y)
     grads = {}
-    for key, P in params.items():
+    for key, P in arrays(params).items():
         G = np.zeros_like(P)
         for i in np.ndindex(P.shape):
             saved = P[i]
@@ -821,11 +857,10 @@ def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolera
     X = rng.random((n, sizes[0]))                                    # (n, 20)
     Y = one_hot(np.arange(n) % sizes[-1], sizes[-1], np.float64)     # (n, 10)
     masks = dropout_masks(params, n, dropout, rng) if dropout else None
-    analytic = backward_prop(params, X, Y, forward_prop(params, X, activation, masks),
-                             activation, loss)
-    numeric = numerical_gradients(params, X, Y, activation, loss=loss, masks=masks)
+    analytic = backward_prop(params, X, Y, forward_prop(params, X, masks), loss, masks)
+    numeric = numerical_gradients(params, X, Y, loss=loss, masks=masks)
     rows = []
-    for key in params:
+    for key in analytic:
         error = relative_error(analytic[key], numeric[key])
         rows.append({"name": key, "shape": params[key].shape,
                      "max_grad": float(np.abs(analytic[key]).max()),
@@ -838,31 +873,55 @@ def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolera
 # 7. Checking what train() and predict() are given, so that a mistake is a clear message
 
 def check_data(X, y=None, num_classes=NUM_CLASSES, n_features=None):
-    """Raise a ValueError saying what is wrong with X (n, d) and y (n,), if anything, before
-    NumPy would fail with a broadcasting error from deep inside the network."""
-    if not isinstance(X, np.ndarray) or X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array, one row per example; got shape {np.shape(X)}")
-    if X.dtype != np.uint8 and not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must hold uint8 pixels (0..255) or floats in [0, 1]; got {X.dtype}")
+    """X (n, d) and y (n,) as the network takes them, or a ValueError in one line that says
+    what is wrong and what to do, before NumPy would fail deep inside the network. What is
+    merely unusual is taken as meant: images (n, h, w) become rows (n, h * w); pixels of
+    0..255 as floats (fetch_openml's) or other integers become uint8; 0 and 1 as integers
+    or bools are paper and ink; labels as text ('5', fetch_openml's), as whole floats or
+    as one-hot rows become integers. Returns (X, y); X (n, d) uint8 or floats in [0, 1]."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must hold numbers, pixels 0..255 or 0..1; got {X.dtype}")
+    if X.ndim == 3:
+        X = X.reshape(len(X), -1)                      # (n, h, w) -> (n, h * w)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array, one row per example; got shape {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features per row; the weights take {n_features}")
-    if X.dtype != np.uint8 and X.size and X.min() >= 0 and X.max() > 1:
-        raise ValueError(f"X holds floats from 0 to {X.max():g}, raw pixels, which would switch "
-                         "off every ReLU: pass X / 255 (floats in [0, 1]) or uint8 pixels")
+    if X.dtype != np.uint8 and X.size:
+        low, high = X.min(), X.max()
+        if not np.isfinite(low) or not np.isfinite(high):
+            raise ValueError("X's pixels must be finite numbers (found inf or nan)")
+        if low < 0:
+            raise ValueError(f"X holds pixels from {low:g} to {high:g}; negative values look "
+                             "standardised (mean 0): pass the pixels as 0..255 or as 0..1")
+        if high > 255:
+            raise ValueError(f"X holds pixels up to {high:g}, more than 8-bit 0..255 (16-bit "
+                             "images go to 65535): pass them scaled to 0..255 or to 0..1")
+        if high > 1:
+            X = np.rint(X).astype(np.uint8)            # raw pixels 0..255, as bytes
+        elif X.dtype.kind != "f":
+            X = X.astype(np.float32)                   # 0 or 1: paper or ink
     if y is None:
-        return
-    if isinstance(y, np.ndarray) and y.shape == (len(X), num_classes):
-        raise ValueError(f"y is one-hot, shape {y.shape}: pass the labels, y.argmax(axis=1)")
-    if isinstance(y, np.ndarray) and y.dtype.kind in "OUS":
-        raise ValueError("y holds text labels ('5', '0', ...), as fetch_openml gives them: pass "
-                         "y.astype(np.uint8)")
-    if not isinstance(y, np.ndarray) or y.shape != (len(X),):
-        raise ValueError(f"y must hold one label per row of X: X has {len(X)} rows, y has "
-                         f"shape {np.shape(y)}")
+        return X, None
+    y = np.asarray(y)
+    if y.dtype.kind in "OUS":  # text labels, as fetch_openml gives them: '5', '0', ...
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"y must hold the labels 0 to {num_classes - 1}; got "
+                             f"{str(y.flat[0])!r}") from None
+    if y.shape == (len(X), num_classes) and np.all(np.sort(y, axis=1) == np.eye(num_classes)[-1]):
+        y = y.argmax(axis=1)                           # one-hot rows: a single 1 in each
+    if y.shape != (len(X),):
+        raise ValueError(f"y must hold one label per row of X: X has {len(X):,} rows, y has "
+                         f"shape {y.shape}")
     if len(y) == 0:
         raise ValueError("no examples: X and y are empty")
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= num_classes:
+    if y.dtype.kind not in "iuf" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)) \
+            or y.min() < 0 or y.max() >= num_classes:
         raise ValueError(f"y must hold integer labels from 0 to {num_classes - 1}")
+    return X, (y.astype(np.intp) if y.dtype.kind == "f" else y)
 
 
 # ============================================================================
@@ -1093,47 +1152,18 @@ def bad_csv_line(path, header):
 
 
 def check_images(X, y, source):
-    """Check (X, y) and return them as (n, 784) uint8 pixels and (n,) uint8 labels. Pixels may
-    be raw (0..255) or scaled (0..1, as after the usual X / 255); labels may be numbers, text
-    digits or one-hot rows."""
-    X, y = np.asarray(X), np.asarray(y)
-    if y.dtype.kind in "US":  # labels saved as text, as fetch_openml returns them: '0'..'9'
-        try:
-            y = y.astype(np.float64)
-        except ValueError:
-            raise DataError(f"{source}: labels must be the integers 0..9") from None
-    if X.dtype == bool:
-        X = X.astype(np.uint8)  # ink or paper: 1 or 0, read below as scaled pixels
-    if X.dtype.kind not in "iuf" or y.dtype.kind not in "iuf":  # real numbers
-        raise DataError(f"{source}: expected numbers, got pixels of type {X.dtype} and labels "
-                        f"of type {y.dtype}")
-    if X.ndim == 3:
-        X = X.reshape(len(X), -1)  # (n, 28, 28) -> (n, 784)
-    if X.ndim != 2 or X.shape[1] != 784:
+    """A data file's images and labels as (n, 784) uint8 pixels and (n,) uint8 labels 0..9,
+    checked and read as check_data reads them (raw or scaled pixels, labels as numbers, text
+    or one-hot rows); DataError, naming the file, for anything else."""
+    try:
+        X, y = check_data(X, y)
+    except ValueError as e:
+        raise DataError(f"{source}: {e}") from None
+    if X.shape[1] != 784:
         raise DataError(f"{source}: expected 28x28 images (784 pixels each), got an array of "
                         f"shape {X.shape}")
-    if y.ndim == 2 and y.shape[1] == 10 and np.all(np.sort(y, axis=1) == np.eye(10)[-1]):
-        y = y.argmax(axis=1)  # one-hot rows: a single 1 in each
-    if y.shape != (len(X),):
-        labels = f"{len(y):,} labels" if y.ndim == 1 else f"labels of shape {y.shape}"
-        raise DataError(f"{source}: {len(X):,} images but {labels}; each image needs one label")
-    if len(X) == 0:
-        raise DataError(f"{source}: no images")
-    if not np.all(np.isfinite(X)):
-        raise DataError(f"{source}: pixel values must be finite numbers (found inf or nan)")
-    low, high = X.min(), X.max()
-    if low < 0:
-        raise DataError(f"{source}: pixels from {low:g} to {high:g}; negative values look "
-                        "standardised (mean 0): save the pixels as 0..255 or as 0..1")
-    if high > 255:
-        raise DataError(f"{source}: pixels up to {high:g}, more than 8-bit 0..255 (16-bit "
-                        "images go to 65535): save them scaled to 0..255 or to 0..1")
-    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() > 9:
-        raise DataError(f"{source}: labels must be the integers 0..9")
-    if high <= 1:
-        X = X * 255.0  # scaled pixels, as after X / 255: back to 0..255
     if X.dtype != np.uint8:
-        X = np.rint(X).astype(np.uint8)
+        X = np.rint(X * 255).astype(np.uint8)  # scaled pixels, kept as bytes 0..255
     return X, y.astype(np.uint8)
 
 
@@ -1175,35 +1205,34 @@ def load_dataset(args):
 # ----------------------------------------------------------------------------
 # Saving and loading weights: a plain .npz of arrays, nothing that can run code
 
-def save_params(path, params, settings=None, activation=None):
-    """Write params (W1, b1, ..., WL, bL) to path (.npz) with the layer sizes, the hidden
-    layers' activation (as for predict: the one params know, or for a plain dict the one
-    given) and, optionally, the run's settings (a dict, kept as JSON text). The
-    file is written beside path and then renamed over it, so a failed or interrupted save
-    never leaves half a file or destroys the previous one."""
-    activation = trained_activation(params, activation)
-    if not all(np.all(np.isfinite(P)) for P in params.values()):
+def save_params(path, params, settings=None):
+    """Write params (W1, b1, ..., WL, bL and the activation) to path (.npz) with the layer
+    sizes and, optionally, the run's settings (a dict, kept as JSON text). The file is
+    written beside path and then renamed over it, so a failed or interrupted save never
+    leaves half a file or destroys the previous one."""
+    weights = arrays(params)
+    if not all(np.all(np.isfinite(P)) for P in weights.values()):
         raise ValueError("refusing to save weights that are not finite")
     sizes = np.array(network_sizes(params))
     extra = {} if settings is None else {"settings": np.array(json.dumps(settings))}
-    atomic_write(path, lambda f: np.savez(f, **params, sizes=sizes,
-                                          activation=np.array(activation), **extra))
+    atomic_write(path, lambda f: np.savez(f, **weights, sizes=sizes,
+                                          activation=np.array(params["activation"]), **extra))
 
 
 def network_sizes(params):
     """[784, 128, 10] for W1 (784, 128), W2 (128, 10): each layer's inputs, then the outputs."""
-    L = len(params) // 2
+    L = depth(params)
     return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
 
 
 def load_params(path):
-    """Read weights written by save_params: (params, activation), params a Params of W1,
-    b1, ..., WL, bL that knows its activation. A file from before networks had any depth
+    """Read weights written by save_params: params, W1, b1, ..., WL, bL and the name of
+    its activation. A file from before networks had any depth
     (W1, b1, W2, b2, no activation) is a ReLU network. Raises DataError, naming the file
     and the layer, for anything else; never unpickles (which could run code)."""
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files
+            stored = {key: f[key] for key in f.files
                       if re.fullmatch(r"[Wb][1-9][0-9]*|sizes|activation", key)}
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; --load takes weights saved with --save") from None
@@ -1213,13 +1242,13 @@ def load_params(path):
                             "(unpickling can run code); a weights file holds only arrays") from None
         raise DataError(f"{path}: not a weights file saved with --save (an .npz of arrays)"
                         ) from None
-    L = max([int(key[1:]) for key in arrays if key[0] in "Wb"] + [2])  # layers: W1 .. WL
+    L = max([int(key[1:]) for key in stored if key[0] in "Wb"] + [2])  # layers: W1 .. WL
     keys = [f"{P}{l}" for l in range(1, L + 1) for P in "Wb"]
-    missing = [key for key in (*keys, "sizes") if key not in arrays]
+    missing = [key for key in (*keys, "sizes") if key not in stored]
     if missing:
         raise DataError(f"{path}: missing {', '.join(missing)}; a weights file saved with "
                         f"--save holds W1, b1, ..., W{L}, b{L} and sizes")
-    sizes = arrays["sizes"]
+    sizes = stored["sizes"]
     if sizes.shape != (L + 1,) or not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1:
         raise DataError(f"{path}: sizes must be {L + 1} positive integers, the widths of its "
                         f"{L} layers' inputs and outputs (got {sizes.tolist()})")
@@ -1227,17 +1256,17 @@ def load_params(path):
     network = "-".join(map(str, sizes))
     for l in range(1, L + 1):  # each layer takes what the one before it gives
         for key, shape in ((f"W{l}", (sizes[l - 1], sizes[l])), (f"b{l}", (sizes[l],))):
-            A = arrays[key]
+            A = stored[key]
             if A.shape != shape or A.dtype not in (np.float32, np.float64):
                 raise DataError(f"{path}: layer {l}: {key} is {A.dtype} {A.shape}; a {network} "
                                 f"network needs float32 or float64 {shape}")
             if not np.all(np.isfinite(A)):
                 raise DataError(f"{path}: layer {l}: {key} holds inf or nan values")
-    activation = str(arrays.get("activation", "relu"))
+    activation = str(stored.get("activation", "relu"))
     if activation not in ACTIVATIONS:
         raise DataError(f"{path}: activation {activation[:40]!r} is not one of "
                         f"{', '.join(ACTIVATIONS)}")
-    return Params({key: arrays[key] for key in keys}, activation), activation
+    return {"activation": activation, **{key: stored[key] for key in keys}}
 
 
 # ----------------------------------------------------------------------------
@@ -1283,10 +1312,10 @@ def top_classes(p, k=3):
     return "  ".join(f"{c}: {100 * p[c]:.1f}%" for c in np.argsort(-p, kind="stable")[:k])
 
 
-def show_mistakes(params, X, y, n, ascii=False, activation=None):
+def show_mistakes(params, X, y, n, ascii=False):
     """The n test digits the network got wrong with the highest confidence, drawn side by
     side with their true label, the prediction and the top probabilities."""
-    P = predict_proba(params, X, activation)            # (n_test, 10)
+    P = predict_proba(params, X)                        # (n_test, 10)
     worst, wrong = confident_mistakes(P, y, n)
     blocks = [[f"#{i}: true {y[i]}, said {P[i].argmax()}", top_classes(P[i], 2)]
               + draw_digit(X[i], ascii) for i in worst]
@@ -1294,18 +1323,16 @@ def show_mistakes(params, X, y, n, ascii=False, activation=None):
     return [head, ""] + side_by_side(blocks)
 
 
-def fool(params, X, y, eps, activation=None):
+def fool(params, X, y, eps):
     """The fast gradient sign method (Goodfellow et al., 2014): X (n, 784) pixels in [0, 1]
     moved by eps, each in the direction that raises the loss, clip(X + eps sign(dloss/dX),
     0, 1), so that no pixel moves by more than eps and all stay pixels. eps: a number, or
     an array that broadcasts against X, such as one eps per row, shape (n, 1)."""
-    activation = trained_activation(params, activation)
-    Y = one_hot(y, params[f"W{len(params) // 2}"].shape[1], X.dtype)
-    return np.clip(X + np.asarray(eps, X.dtype) * np.sign(input_gradient(params, X, Y,
-                                                                          activation)), 0, 1)
+    Y = one_hot(y, params[f"W{depth(params)}"].shape[1], X.dtype)
+    return np.clip(X + np.asarray(eps, X.dtype) * np.sign(input_gradient(params, X, Y)), 0, 1)
 
 
-def attack(params, X, y, epsilons, rng, activation=None):
+def attack(params, X, y, epsilons, rng):
     """For each eps: the accuracy on fool()'s images, on random +-eps noise (clipped alike),
     and the mean probability the network gives its answer where the fooled image is read
     wrong. X: pixels 0..255 (uint8) or floats in [0, 1]. Also returns, for the largest eps,
@@ -1313,22 +1340,21 @@ def attack(params, X, y, epsilons, rng, activation=None):
     X = scale_pixels(X, params["W1"].dtype)
     sweep = []
     for eps in sorted(epsilons):
-        X_adv = fool(params, X, y, eps, activation)
-        P = predict_proba(params, X_adv, activation)                       # (n, 10)
+        X_adv = fool(params, X, y, eps)
+        P = predict_proba(params, X_adv)                                   # (n, 10)
         noise = X.dtype.type(eps) * rng.choice(np.array([-1, 1], X.dtype), X.shape)
         wrong = P.argmax(axis=1) != y
         sweep.append({"eps": eps, "accuracy": 1 - float(np.mean(wrong)),
-                      "noise_accuracy": accuracy(predict(params, np.clip(X + noise, 0, 1),
-                                                         activation), y),
+                      "noise_accuracy": accuracy(predict(params, np.clip(X + noise, 0, 1)), y),
                       "confidence": float(P.max(axis=1)[wrong].mean()) if wrong.any() else None})
     return sweep, X_adv, P.argmax(axis=1)
 
 
-def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, show=3):
+def attack_report(params, X, y, epsilons, rng, ascii=False, show=3):
     """--attack: one line per eps, then `show` digits read right but fooled at the largest
     eps, each clean, fooled, and the pixels the attack raised, with both answers. Returns
     (lines, the sweep) for --log."""
-    sweep, X_adv, answers = attack(params, X, y, epsilons, rng, activation)
+    sweep, X_adv, answers = attack(params, X, y, epsilons, rng)
     eps = [f"{r['eps']:.2f}" if round(r["eps"], 2) == r["eps"] else f"{r['eps']:g}"
            for r in sweep]                                  # 0.10, but 0.005 as it is
     lines = [f"attack eps {e}: test accuracy {100 * r['accuracy']:.1f}% (random noise of the "
@@ -1336,7 +1362,7 @@ def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, sho
              ("" if r["confidence"] is None else
               f", fooled with {100 * r['confidence']:.0f}% confidence")
              for e, r in zip(eps, sweep)]
-    clean = predict(params, X, activation)
+    clean = predict(params, X)
     fooled = np.flatnonzero((clean == y) & (answers != y))[:show]
     X = scale_pixels(X, np.float32)
     blocks = []
@@ -1353,7 +1379,7 @@ def attack_report(params, X, y, epsilons, rng, activation=None, ascii=False, sho
     return lines, sweep
 
 
-def dream(params, steps=300, step=0.05, l2=0.0, blur=0, activation=None):
+def dream(params, steps=300, step=0.05, l2=0.0, blur=0):
     """What each class looks like to the network: for every class c, an image grown from
     black by gradient ascent on log p(c), `steps` sign steps of `step` against dloss/dX
     with the label c, kept in [0, 1] (cs231n's class visualisation). Returns the (10, 784)
@@ -1361,25 +1387,24 @@ def dream(params, steps=300, step=0.05, l2=0.0, blur=0, activation=None):
     p(c), speckle included; two penalties keep the image closer to a picture: l2 adds
     (l2 / 2) ||x||^2 to each image's loss, so that only pixels worth their ink stay lit,
     and blur > 0 smooths the image with a 3x3 box every `blur` steps (square images)."""
-    activation = trained_activation(params, activation)
-    dtype, k = params["W1"].dtype, params[f"W{len(params) // 2}"].shape[1]
+    dtype, k = params["W1"].dtype, params[f"W{depth(params)}"].shape[1]
     X = np.zeros((k, params["W1"].shape[0]), dtype)                  # (10, 784), black
     Y = np.eye(k, dtype=dtype)                                       # image c dreams of c
     side = math.isqrt(X.shape[1])
     for t in range(1, steps + 1):
-        G = k * input_gradient(params, X, Y, activation)  # (10, 784): each image's own loss
+        G = k * input_gradient(params, X, Y)              # (10, 784): each image's own loss
         X = np.clip(X - dtype.type(step) * np.sign(G + dtype.type(l2) * X), 0, 1)
         if blur and t % blur == 0:                        # the mean of each 3x3 neighbourhood
             padded = np.pad(X.reshape(k, side, side), ((0, 0), (1, 1), (1, 1)), mode="edge")
             X = sum(padded[:, i:i + side, j:j + side] for i in range(3)
                     for j in range(3)).reshape(k, -1) / dtype.type(9)
-    return X, predict_proba(params, X, activation)
+    return X, predict_proba(params, X)
 
 
-def dream_report(params, activation=None, ascii=False):
+def dream_report(params, ascii=False):
     """--dream: the ten dreams drawn side by side, each with the probability the network
     gives its class. Returns (lines, the images)."""
-    X, P = dream(params, activation=activation)
+    X, P = dream(params)
     blocks = [[f"{c}: p = {P[c, c]:.2f}"] + draw_digit(255 * X[c], ascii) for c in range(len(X))]
     return ["what each digit looks like to the network (gradient ascent from black):", ""] + \
         side_by_side(blocks, width=4 * 28 + 3 * 3), X
@@ -1585,12 +1610,12 @@ def grow(ink, steps):
     return ink
 
 
-def predict_files(params, paths, ascii=False, activation=None):
+def predict_files(params, paths, ascii=False):
     """Read, prepare and classify each image; lines showing what the network sees and says."""
     blocks = []
     for path in paths:
         x = mnist_style(read_image(path))[None, :]            # (1, 784)
-        p = predict_proba(params, x, activation)[0]
+        p = predict_proba(params, x)[0]
         blocks.append([f"{os.path.basename(path)}: {p.argmax()}", top_classes(p)]
                       + draw_digit(x[0], ascii))
     return side_by_side(blocks)
@@ -1751,9 +1776,9 @@ def make_parser(add_help=True):
                         + ", ".join(f"{lr:g} for {name}" for name, lr in LR.items())
                         + f"; less for a batch under {BATCH_SIZE}, momentum over {MOMENTUM} "
                           "or more hidden layers, more for sigmoid)")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=OPTIMIZER,
+    p.add_argument("--optimizer", choices=list(LR), default=OPTIMIZER,
                    help="sgd, momentum (SGD with momentum) or adam (default: %(default)s)")
-    p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=SCHEDULE,
+    p.add_argument("--schedule", choices=SCHEDULES, default=SCHEDULE,
                    help="how the learning rate falls over the run: cosine to 0, step (x0.1 at "
                         "50%% and 75%% of the run) or constant (default: %(default)s)")
     p.add_argument("--momentum", type=float, default=MOMENTUM,
@@ -1841,21 +1866,9 @@ def check_args(args):
     if weights > MAX_WEIGHTS:
         raise UsageError(f"--hidden {' '.join(map(str, args.hidden))} makes {weights:,} weights "
                          f"for 28x28 images; at most {MAX_WEIGHTS:,} fit in memory")
-    for flag, value in [("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--subset", args.subset)]:
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be a whole number >= 1 (got {value})")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise UsageError(f"--lr must be a finite number > 0 (got {args.lr})")
-    if not 0 <= args.momentum < 1:
-        raise UsageError(f"--momentum must be >= 0 and < 1 (got {args.momentum})")
-    if not 0 <= args.dropout < 1:
-        raise UsageError(f"--dropout is the share of hidden units dropped, >= 0 and < 1 "
-                         f"(got {args.dropout})")
-    if not 0 <= args.weight_decay < 1:
-        raise UsageError(f"--weight-decay must be >= 0 and < 1 (got {args.weight_decay})")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be a whole number >= 0 (got {args.seed})")
+    check_flags(args)  # train()'s own checks, in the flags' names
+    if args.subset is not None and args.subset < 1:
+        raise UsageError(f"--subset must be a whole number >= 1 (got {args.subset})")
     for flag, path in (("--save", args.save), ("--plot", args.plot), ("--log", args.log),
                        ("--dream", args.dream)):
         folder = os.path.dirname(os.path.abspath(path or "."))
@@ -1878,6 +1891,14 @@ def check_args(args):
         raise UsageError(f"--port must be from 0 to 65535, 0 for any free one (got {args.port})")
 
 
+def check_flags(args, n_train=None):
+    """check_settings on the flags that train() takes, each named as a flag: --batch-size."""
+    try:
+        check_settings(args, n_train, name=lambda key: "--" + key.replace("_", "-"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def main(argv=None):
     args = parse_args(argv)  # a bad flag exits here, with code 2
     interrupted = threading.Event()
@@ -1887,12 +1908,13 @@ def main(argv=None):
         if args.predict:
             return run_predict(args)
         if args.serve:
-            return serve(args)
+            return load_lab().serve(args)
         plot_needs_matplotlib(args)
         started = time.perf_counter()
         params = None
         if args.load:  # a bad weights file is said before any data is read
-            params, args.activation = load_params(args.load)
+            params = load_params(args.load)
+            args.activation = params["activation"]
         run_and_report(args, load_dataset(args), interrupted, params, started=started)
     except UsageError as e:
         print(usage_line(e), file=sys.stderr)
@@ -1930,26 +1952,24 @@ def run_and_report(args, data, interrupted, params=None, live=None, record=False
         if params["W1"].shape[0] != X_test.shape[1]:
             raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
                             f"{source} has {X_test.shape[1]}")
-        network = describe_network(network_sizes(params), args.activation)
+        network = describe_network(network_sizes(params), params["activation"])
         print(f"weights {args.load}: {network} | {source}: test {len(y_test):,}")
     else:
         params, history, (X_train, y_train) = run_training(args, X_train, y_train, len(y_test),
                                                            source, interrupted, live)
-    predictions = predict(params, X_test, args.activation)
+    predictions = predict(params, X_test)
     for line in report(predictions, y_test):
         print(line)
     if args.show_mistakes:
-        print("\n".join(show_mistakes(params, X_test, y_test, args.show_mistakes,
-                                       args.ascii, args.activation)))
+        print("\n".join(show_mistakes(params, X_test, y_test, args.show_mistakes, args.ascii)))
     test_accuracy = accuracy(predictions, y_test)
     sweep = None
     if args.attack:
         lines, sweep = attack_report(params, X_test, y_test, args.attack,
-                                     np.random.default_rng(args.seed), args.activation,
-                                     args.ascii)
+                                     np.random.default_rng(args.seed), args.ascii)
         print("\n".join(lines))
     if args.dream is not None:
-        lines, dreams = dream_report(params, args.activation, args.ascii)
+        lines, dreams = dream_report(params, args.ascii)
         print("\n".join(lines))
         if args.dream:
             atomic_write(args.dream, lambda f: np.save(f, dreams.astype(np.float32)))
@@ -1983,19 +2003,19 @@ def run_gradcheck(args):
 
 
 def run_predict(args):
-    params, activation = drawing_weights(args.load)
-    print("\n".join(predict_files(params, args.predict, args.ascii, activation)))
+    params = drawing_weights(args.load)
+    print("\n".join(predict_files(params, args.predict, args.ascii)))
     return 0
 
 
 def drawing_weights(path):
-    """(params, activation) from --load for your own digits (--predict, --serve): they must
-    take 28x28 images."""
-    params, activation = load_params(path)
+    """params from --load for your own digits (--predict, --serve): they must take 28x28
+    images."""
+    params = load_params(path)
     if params["W1"].shape[0] != 784:
         raise DataError(f"{path} takes {params['W1'].shape[0]} pixels per image; your own "
                         "digits are prepared as 28x28 images, for weights trained on MNIST")
-    return params, activation
+    return params
 
 
 def describe_network(sizes, activation, init=INIT):
@@ -2008,7 +2028,8 @@ def describe_network(sizes, activation, init=INIT):
 
 
 def run_training(args, X_train, y_train, n_test, source, interrupted, live=None):
-    mnist = is_mnist(y_train)
+    """Hold out the validation images, take --subset, say what the run does, train, and
+    save as --save asks. Returns (params, history, the training images and labels)."""
     rng = np.random.default_rng(args.seed)
     val_size = check_sizes(args, len(y_train))
     X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
@@ -2017,36 +2038,26 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
     if args.subset:
         keep = np.sort(rng.permutation(len(y_train))[:args.subset])
         X_train, y_train = X_train[keep], y_train[keep]
-    details = fill_in_defaults(args, len(y_train), X_train.shape[1], mnist)
+    details = fill_in_defaults(args, len(y_train), X_train.shape[1])
     sizes = layer_sizes(X_train.shape[1], args.hidden, NUM_CLASSES)
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
           f"{describe_network(sizes, args.activation, args.init)} | seed {args.seed}")
     print(", ".join(details), flush=True)  # what the run does, and why where it was chosen
-    settings = {key: getattr(args, key) for key in ("hidden", "activation", "init", "loss",
-                                                     "dropout", "epochs", "batch_size", "lr",
-                                                     "optimizer", "schedule", "momentum",
-                                                     "weight_decay", "augment", "dtype",
-                                                     "seed", "subset")}
+    settings = {key: getattr(args, key) for key in defaults() if key != "num_classes"}
     if live:
         live.start(args.epochs, math.ceil(len(y_train) / args.batch_size))
     with ctrl_c_sets(interrupted):
-        params, history = train(X_train, y_train, X_val, y_val, hidden=args.hidden,
-                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                optimizer=args.optimizer, schedule=args.schedule,
-                                momentum=args.momentum, weight_decay=args.weight_decay,
-                                augment=args.augment, seed=args.seed,
-                                activation=args.activation, init=args.init, loss=args.loss,
-                                dropout=args.dropout, dtype=np.dtype(args.dtype),
-                                log=lambda line: print(line, flush=True),
-                                stop=interrupted, watch=live)
+        params, history = train(X_train, y_train, X_val, y_val, **settings,
+                                log=lambda line: print(line, flush=True), watch=live,
+                                stop=interrupted)
     print(f"trained in {sum(r['seconds'] for r in history):.1f}s")
     if len(sizes) > 3:  # two or more hidden layers: did the first learn as fast as the last?
         print(layer_speed_summary(history))
     if interrupted.is_set():
         print("evaluating the weights learned so far")
     if args.save:
-        save_params(args.save, params, {**settings, "data": source,
-                                        "epochs_done": len(history)}, args.activation)
+        save_params(args.save, params, {**settings, "subset": args.subset, "data": source,
+                                        "epochs_done": len(history)})
         print(f"saved weights to {args.save}")
     return params, history, (X_train, y_train)
 
@@ -2059,9 +2070,7 @@ def check_sizes(args, n):
     if args.subset is not None and args.subset > left:
         raise UsageError(f"--subset must be from 1 to {left:,}, the training images "
                          f"left after validation (got {args.subset:,})")
-    if args.batch_size is not None and args.batch_size > (args.subset or left):
-        raise UsageError(f"--batch-size must be from 1 to {args.subset or left:,}, the number "
-                         f"of training images (got {args.batch_size:,})")
+    check_flags(SimpleNamespace(batch_size=args.batch_size), args.subset or left)
     return val_size
 
 
@@ -2080,22 +2089,17 @@ def layer_speed_summary(history):
             "length of its bias gradient, ||dloss/db_l||)")
 
 
-def fill_in_defaults(args, n_train, n_features, mnist):
-    """Give each flag left unset the value that suits the flags that are set (an optimiser's
-    own learning rate, a batch no larger than the training set, shifts for MNIST only), and
-    describe the run's settings in words for its header line."""
+def fill_in_defaults(args, n_train, n_features):
+    """Give each flag left unset the value that suits the flags that are set, as train()
+    does (fill_in), and describe the run's settings in words for its header line."""
     args.hidden = args.hidden or [HIDDEN]
+    all_of_them = args.batch_size is None and n_train < BATCH_SIZE
+    lr_unset = args.lr is None
+    fill_in(args, n_train, n_features)
     details = {"sgd": ["SGD"], "momentum": [f"SGD + momentum {args.momentum}"],
                "adam": ["Adam"]}[args.optimizer]
-    if args.batch_size is None and n_train < BATCH_SIZE:
-        args.batch_size = n_train
-        batch = f"batch {n_train} (all the training images)"
-    else:
-        args.batch_size = args.batch_size or BATCH_SIZE
-        batch = f"batch {args.batch_size}"
-    if args.lr is None:
-        args.lr = default_lr(args.optimizer, args.momentum, args.batch_size, n_train,
-                             len(args.hidden), args.activation, args.loss)
+    batch = f"batch {args.batch_size}" + (" (all the training images)" if all_of_them else "")
+    if lr_unset:
         depth, own = len(args.hidden), default_lr(args.optimizer, activation=args.activation)
         scaled = [what for what, lr, before in [  # which of them adapted the rate, if any
             (f"batch {args.batch_size}", default_lr(args.optimizer, MOMENTUM, args.batch_size,
@@ -2123,10 +2127,6 @@ def fill_in_defaults(args, n_train, n_features, mnist):
         details.append(f"dropout {args.dropout:g}")
     if args.dtype != np.dtype(DTYPE).name:
         details.append(args.dtype)
-    if args.augment is None:
-        args.augment = AUGMENT and mnist
-        if not mnist and n_features == 28 * 28:
-            details.append("no shifted batches (the default for MNIST only: --augment)")
     if args.augment:
         details.append("batches shifted by up to 1 pixel")
     return details
@@ -2150,1415 +2150,21 @@ def ctrl_c_sets(event):
         signal.signal(signal.SIGINT, previous)
 
 
-# ============================================================================
-# The lab: --serve. Start runs from a browser, watch them learn side by side, and draw a
-# digit for any of them to read. Standard library only; one page of plain HTML, CSS and
-# JavaScript that fetches nothing from outside. It prepares your digit on the server with
-# mnist_style, as --predict does.
-
-MAX_BODY = 2_000_000      # bytes of JSON a request may send: a 280x280 pad is ~105 KB
-MAX_PIXELS = 1000 * 1000  # the largest pad (width x height) accepted
-
-
-class RequestError(ValueError):
-    """A request that cannot be answered: RequestError(HTTP status, a one-line reason)."""
-
-
-def read_json(body, expected=""):
-    """A request's body as a JSON object, or RequestError(400) in one line."""
-    try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RequestError(400, f"the body is not JSON ({e})") from None
-    if not isinstance(request, dict):
-        raise RequestError(400, f"expected a JSON object {expected}".strip())
-    return request
-
-
-def predict_request(params, body, activation=ACTIVATION):
-    """POST /predict. body: JSON {"width": W, "height": H, "pixels": base64 of W*H bytes,
-    8-bit grayscale, row by row, either ink colour}. Returns the label, the ten
-    probabilities, the 28x28 image the network sees (784 ints 0..255), the first hidden
-    layer's activations A1 and, for a deeper network, each further hidden layer's
-    [A2, ..., A(L-1)], and the saliency |dloss/dx| (784 ints 0..255); with "fool": true,
-    also "fooled", the least eps that changes the answer, what it becomes and the image
-    (or null up to 0.5); raises RequestError for anything else."""
-    request = read_json(body, "with width, height and pixels")
-    missing = [key for key in ("width", "height", "pixels") if key not in request]
-    if missing:
-        raise RequestError(400, f"missing {', '.join(missing)}; expected width, height, pixels")
-    w, h, pixels = request["width"], request["height"], request["pixels"]
-    if not all(type(n) is int and n > 0 for n in (w, h)):
-        raise RequestError(400, "width and height must be positive whole numbers")
-    if w * h > MAX_PIXELS:
-        raise RequestError(400, f"a {w}x{h} pad is more than {MAX_PIXELS:,} pixels")
-    try:
-        raw = base64.b64decode(pixels, validate=True)
-    except (TypeError, ValueError):  # binascii.Error is a ValueError
-        raise RequestError(400, "pixels must be a base64 string of 8-bit gray values") from None
-    if len(raw) != w * h:
-        raise RequestError(400, f"a {w}x{h} pad has {w * h:,} pixels; pixels holds {len(raw):,}"
-                                " bytes")
-    try:
-        x = mnist_style(np.frombuffer(raw, dtype=np.uint8).reshape(h, w).astype(np.float64))
-    except DataError as e:  # a blank pad: nothing to guess
-        raise RequestError(422, str(e)) from None
-    X = scale_pixels(x[None], params["W1"].dtype)   # (1, 784)
-    cache = forward_prop(params, X, activation)
-    hidden = [A[0].tolist() for A in cache[1:-1:2]]   # A1, ..., A(L-1): (width,) each
-    label = int(cache[-1][0].argmax())
-    # which pixels decide: |dloss/dx| for the answer it gives, brightest 255
-    g = np.abs(input_gradient(params, X, one_hot([label], len(cache[-1][0]), X.dtype),
-                                activation)[0])
-    answer = {"label": label, "probabilities": cache[-1][0].tolist(), "image": x.tolist(),
-              "hidden": hidden[0] if hidden else [], "deeper": hidden[1:],
-              "saliency": np.rint(255 * g / max(g.max(), 1e-30)).astype(int).tolist()}
-    if request.get("fool"):  # the smallest eps of 0.01, 0.02, ..., 0.5 that changes the answer
-        eps = np.arange(1, 51)[:, None] / 100                          # (50, 1)
-        X_adv = fool(params, np.repeat(X, 50, axis=0), [label] * 50, eps, activation)
-        read = predict(params, X_adv, activation)                     # (50,)
-        first = np.flatnonzero(read != label)[:1]                      # the least eps, if any
-        answer["fooled"] = {"eps": float(eps[first[0], 0]), "label": int(read[first[0]]),
-                            "image": np.rint(255 * X_adv[first[0]]).astype(int).tolist()
-                            } if len(first) else None
-    return answer
-
-
-def model_summary(params, activation=ACTIVATION):
-    """GET /model, for the unit panel and the templates: each first-layer unit's input
-    weights (W1's column) on its own scale, as base64 of (hidden, 784) int8 -100..100 (100
-    KB of JSON numbers would hold a server thread for longer) and, where the next layer is
-    the output (one hidden layer), its weights out to the ten digits (W2's row)."""
-    W1 = params["W1"]                                          # (784, hidden)
-    templates = np.rint(100 * W1 / np.maximum(np.abs(W1).max(axis=0), 1e-12)).astype(np.int8)
-    sizes = network_sizes(params)
-    outgoing = np.round(params["W2"], 4).tolist() if len(sizes) == 3 else None
-    return {"templates": base64.b64encode(templates.T.tobytes()).decode(),
-            "units": W1.shape[1], "outgoing": outgoing, "sizes": sizes, "activation": activation}
-
-
-class Live:
-    """What the page shows, while the network trains and after. train() calls it after every
-    step (watch=); a few times a second at most it publishes a snapshot: copies of the
-    weights, and the progress already encoded as JSON. The server's threads only ever read
-    self.snapshot, which is replaced whole, and to which they only add the figures they
-    make from its weights (figure()): a /predict uses the weights of one step, and no
-    request waits for the training or holds it up.
-    Live(params, activation) serves weights that are done, as --load --serve does."""
-    EVERY = 0.25          # seconds between snapshots, at the least
-    LOSS_EVERY = 25       # batches per point of the page's loss curve
-
-    def __init__(self, params=None, activation=ACTIVATION, epochs=0, batches=0):
-        self.activation, self.epochs, self.batches = activation, epochs, batches
-        self.history, self.losses, self.recent = [], [], []  # records; [step, loss]; losses
-        self.loss_before = None  # the loss of the initial weights
-        self.started, self.last, self.version = time.perf_counter(), -math.inf, 0
-        self.snapshot = None
-        self.publish(params, 0, 0, {"done": params is not None, "training": params is None})
-
-    def start(self, epochs, batches):
-        self.epochs, self.batches, self.started = epochs, batches, time.perf_counter()
-
-    def __call__(self, params, epoch, batch, loss, record=None):
-        if epoch == 0:  # before the first step: the curve starts at the initial loss
-            self.loss_before = loss
-            self.losses.append([0, loss])
-            return self.publish(params, 0, 0)
-        self.recent.append(float(loss))
-        if len(self.recent) == self.LOSS_EVERY or record is not None:
-            step = (epoch - 1) * self.batches + batch  # batches trained so far
-            self.losses.append([step, sum(self.recent) / len(self.recent)])
-            self.recent = []
-        if record is not None:
-            self.history.append(record)
-        if record is not None or time.perf_counter() - self.last >= self.EVERY:
-            self.publish(params, epoch, batch)
-
-    def finish(self, params, X_test, y_test, interrupted=False, mistakes=8):
-        """Training is over: the page shows the test result, where training stopped if it
-        was interrupted, and from now on serves these weights."""
-        P = predict_proba(params, X_test, self.activation)       # (n_test, 10)
-        predicted = P.argmax(axis=1)
-        worst, _ = confident_mistakes(P, y_test, mistakes)
-        result = {"test_accuracy": accuracy(predicted, y_test),
-                  "confusion": confusion_matrix(predicted, y_test).tolist(),
-                  "mistakes": [{"true": int(y_test[i]), "said": int(predicted[i]),
-                                "p": float(P[i].max()),
-                                "image": base64.b64encode(X_test[i].tobytes()).decode()}
-                               for i in worst]}
-        last = self.history[-1]["epoch"] if self.history else 0
-        if interrupted:  # in the terminal's words
-            interrupted = f"interrupted in epoch {last} after batch {self.batch} of {self.batches}"
-        self.publish(params, last, self.batch, {"done": True, "interrupted": interrupted or None,
-                                                "test_accuracy": result["test_accuracy"],
-                                                "result": result})
-
-    def publish(self, params, epoch, batch, extra=None):
-        self.last, self.version, self.batch = time.perf_counter(), self.version + 1, batch
-        weights = None if params is None else {key: P.copy() for key, P in params.items()}
-        progress = {"epoch": epoch, "epochs": self.epochs, "batch": batch,
-                    "batches": self.batches, "elapsed": self.last - self.started,
-                    "weights": weights is not None, "loss_before": self.loss_before,
-                    "history": self.history, "losses": self.losses, "done": False,
-                    "training": True, "test_accuracy": None, "interrupted": None,
-                    "result": None, "version": self.version, **(extra or {})}
-        self.snapshot = {"params": weights, "progress": json.dumps(progress).encode()}
-
-    def figure(self, name, make):
-        """The JSON of make(the latest snapshot's weights), made when a page first asks for
-        it (GET /model, /dreams: 4 snapshots a second need not all be drawn) and kept with
-        that snapshot; RequestError 503 before the first step."""
-        snapshot = self.snapshot
-        if snapshot["params"] is None:
-            raise RequestError(503, "the network has not taken its first step yet")
-        if name not in snapshot:  # two requests at once may both make it: the same JSON
-            snapshot[name] = json.dumps(make(snapshot["params"])).encode()
-        return snapshot[name]
-
-
-# The lab: every run, the command line's first and those started from the page, is a Run:
-# its flags, parsed by the command line's own parser, and a Live that the page reads. One
-# worker thread trains them one at a time (two threads of BLAS would share two cores),
-# in the order they were started, on the data that the server loaded once.
-
-PAGE_REFUSES = {"save": "--save", "log": "--log", "plot": "--plot", "load": "--load",
-                "predict": "--predict", "dream": "--dream FILE", "data": "--data",
-                "dataset": "--dataset", "data_home": "--data-home", "serve": "--serve",
-                "port": "--port", "host": "--host", "gradcheck": "--gradcheck"}
-VIEWS = {"show_mistakes", "attack", "dream", "ascii"}  # accepted, but not in the form
-DATA_FLAGS = ("data", "dataset", "data_home")  # the server's, for every run
-LESSONS = [  # the README's lessons: each queues the runs it compares
-    ("zeros", "Why not start every weight at 0?", ["--init zeros", "--init normal", ""]),
-    ("mse", "Why cross-entropy, not squared error?", ["--loss mse", ""]),
-    ("dropout", "Dropout against overfitting: 1,000 images, 800 units",
-     ["--subset 1000 --hidden 800 --epochs 200 --no-augment",
-      "--subset 1000 --hidden 800 --epochs 200 --no-augment --dropout 0.5"]),
-    ("vanishing", "The vanishing gradient: four sigmoid layers against four ReLU layers",
-     ["--hidden 30 30 30 30 --activation sigmoid", "--hidden 30 30 30 30"]),
-    ("adam-lr", "A learning rate belongs to its optimiser: Adam at SGD's rate",
-     ["--optimizer adam --lr 0.2", "--optimizer adam"])]
-
-
-def flags_of(args, skip=()):
-    """The flags by which args differ from the parser's defaults, in the parser's order, as
-    a list of strings that the parser reads back to the same args."""
-    words = []
-    for action in make_parser()._actions:
-        value = getattr(args, action.dest, None)
-        if (action.dest in skip or not action.option_strings or value == action.default
-                or action.default == argparse.SUPPRESS):  # (--help)
-            continue
-        flag = action.option_strings[0]
-        if isinstance(action, argparse.BooleanOptionalAction):
-            words.append(flag if value else "--no-" + flag[2:])
-        elif action.nargs == 0:
-            words.append(flag)
-        else:
-            values = value if isinstance(value, list) else [value]
-            words += [flag, *(repr(v) if isinstance(v, float) else str(v) for v in values
-                              if v != "")]
-    return words
-
-
-def form_fields():
-    """The settings form, from the parser's own definitions: every flag that the page may
-    send, with its choices, default and help."""
-    fields = []
-    for a in make_parser()._actions:
-        if not a.option_strings or a.dest in PAGE_REFUSES or a.dest in VIEWS or a.dest == "help":
-            continue
-        kind = ("bool" if isinstance(a, argparse.BooleanOptionalAction) else
-                "choice" if a.choices else "number" if a.type in (int, float) else "text")
-        fields.append({"flag": a.option_strings[0], "kind": kind, "choices": a.choices,
-                       "default": None if a.default is None else str(a.default),
-                       "help": a.help % {"default": a.default}})
-    return fields
-
-
-class Run:
-    """One run of the lab: args (parsed flags), its name and command, its state (queued,
-    training, done, stopped or failed), the error that failed it, its Live and its record."""
-
-    def __init__(self, number, args, params=None):
-        self.id, self.args = number, args
-        skip = ("serve", "port", "host")
-        self.command = shlex.join(["python", "nn_from_scratch.py", *flags_of(args, skip)])
-        self.name = " ".join(flags_of(args, skip + DATA_FLAGS)) or "default"
-        self.state, self.error, self.record = "queued" if params is None else "done", None, None
-        self.stop = threading.Event()
-        self.live = Live(params, args.activation)
-
-    def summary(self):
-        """Its row in GET /runs."""
-        history, record = self.live.history, self.record or {}
-        return {"id": self.id, "name": self.name, "command": self.command, "state": self.state,
-                "error": self.error, "epochs": self.args.epochs, "epochs_done": len(history),
-                "epoch_seconds": float(np.median([r["seconds"] for r in history]))
-                if history else None,
-                "loss_before": self.live.loss_before,
-                "best_val_accuracy": max((r["val_acc"] for r in history
-                                          if r["val_acc"] is not None), default=None),
-                "train_accuracy": record.get("train_accuracy"),
-                "test_accuracy": record.get("test_accuracy"), "version": self.live.version}
-
-
-class Lab:
-    """The runs, oldest first; the queue of those waiting; and one worker that trains them.
-    The server's threads call start(), stop() and remove(); only the worker trains."""
-    MAX_QUEUED = 5      # runs waiting at once; more are refused (429)
-    MAX_FINISHED = 10   # finished runs kept in memory, oldest out first
-
-    def __init__(self, server_args, data=None):
-        self.server_args, self.data = server_args, data  # data: load_dataset's, or None yet
-        self.seed = server_args.seed  # the seed the data was split with, if at random
-        self.runs, self.queue, self.current, self.count = {}, [], None, 0
-        self.changed = threading.Condition()
-        self.worker = None  # started with the first run to train
-
-    def parse(self, text):
-        """The page's flags, read as the command line reads its own: args, or UsageError
-        with the command line's words. Flags that read or write a file or change the
-        server are refused: every run trains on the server's data, kept in memory."""
-        try:
-            words = shlex.split(text)
-        except ValueError as e:
-            raise UsageError(f"cannot read the flags ({e})") from None
-        parser = make_parser(add_help=False)  # --help would print on the server
-        parser.raise_errors = True
-        args = parser.parse_args(words)
-        for dest, flag in PAGE_REFUSES.items():
-            if getattr(args, dest) not in (parser.get_default(dest), ""):
-                raise UsageError(f"{flag} is for the command line: a run started from the "
-                                 "page reads and writes no file and trains on the server's "
-                                 "data; its record is at /runs/N")
-        check_args(args)
-        for dest in DATA_FLAGS:
-            setattr(args, dest, getattr(self.server_args, dest))
-        if self.data is not None:  # what fits the data is checked before it queues, too
-            check_sizes(args, len(self.data[1]))
-        return args
-
-    def start(self, args, params=None):
-        """Queue a run of args (params: weights to show as a finished run instead)."""
-        with self.changed:
-            if params is None and len(self.queue) >= self.MAX_QUEUED:
-                raise RequestError(429, f"{len(self.queue)} runs are waiting already; stop "
-                                        "one, or start this when one has trained")
-            self.count += 1
-            run = self.runs[self.count] = Run(self.count, args, params)
-            if params is None:
-                self.queue.append(run)
-                if self.worker is None:
-                    self.worker = threading.Thread(target=self.work, daemon=True)
-                    self.worker.start()
-            self.forget()
-            self.changed.notify_all()
-            return run
-
-    def stop(self, run):
-        """A queued run stops at once; a training one after its current batch, as Ctrl-C."""
-        with self.changed:
-            run.stop.set()
-            if run in self.queue:
-                self.queue.remove(run)
-                run.state = "stopped"
-            self.changed.notify_all()
-
-    def stop_all(self):
-        """Ctrl-C: stop every run; True if one was training or waiting, and not already
-        told to stop."""
-        with self.changed:
-            busy = [run for run in self.runs.values()
-                    if run.state in ("queued", "training") and not run.stop.is_set()]
-        for run in busy:
-            self.stop(run)
-        return bool(busy)
-
-    def remove(self, run):
-        with self.changed:
-            if run.state in ("queued", "training"):
-                raise RequestError(409, f"run {run.id} is {run.state}; stop it first")
-            self.runs.pop(run.id, None)
-
-    def forget(self):
-        """Keep MAX_FINISHED finished runs at the most, dropping the oldest."""
-        finished = [n for n, run in self.runs.items()
-                    if run.state not in ("queued", "training")]
-        for n in finished[:max(len(finished) - self.MAX_FINISHED, 0)]:
-            del self.runs[n]
-
-    def newest(self):
-        """The run that today's /progress, /model, /dreams and /predict are for: the last
-        one to have started, else the last one queued."""
-        with self.changed:
-            started = [run for run in self.runs.values() if run.state != "queued"]
-            return (started or list(self.runs.values()) or [None])[-1]
-
-    def idle(self):
-        with self.changed:
-            return self.current is None and not self.queue
-
-    def work(self):
-        """The worker: train each queued run in turn, as the command line would."""
-        while True:
-            with self.changed:
-                while not self.queue:
-                    self.changed.wait()
-                run = self.current = self.queue.pop(0)
-                run.state = "training"
-            print(f"\nrun {run.id}: {run.command}", flush=True)
-            try:
-                _, run.record = run_and_report(run.args, self.load(run.args), run.stop,
-                                               live=run.live, record=True)
-                state, error = ("stopped" if run.stop.is_set() else "done"), None
-            except UsageError as e:
-                state, error = "failed", usage_line(e, "nn_from_scratch.py")
-            except (DataError, TrainingDiverged, OSError) as e:
-                state, error = "failed", f"error: {e}"
-            except Exception as e:  # a fault of ours (or MemoryError): this run fails alone
-                state, error = "failed", f"error: the run failed ({type(e).__name__}: {e})"
-            if error:
-                print(error, file=sys.stderr, flush=True)
-            with self.changed:
-                run.state, run.error, self.current = state, error, None
-                self.forget()
-                self.changed.notify_all()
-
-    def load(self, args):
-        """The server's data, loaded once (again for another --seed only where the split
-        into training and test images is random, as for a .npz of X and y)."""
-        if self.data is None or (args.seed != self.seed and not is_mnist(self.data[1])):
-            self.data, self.seed = load_dataset(args), args.seed
-            for array in self.data[:4]:
-                array.flags.writeable = False  # shared by every run: none may change it
-        if self.data[2].shape[1] != 784:
-            raise DataError(f"the lab draws 28x28 digits; {self.data[4]} has "
-                            f"{self.data[2].shape[1]} pixels per image")
-        return self.data
-
-
-def serve(args):
-    """--serve: the lab. Trains the command line's flags as its first run (or shows the
-    weights of --load as a finished one), serves the page, and trains every run the page
-    starts, until Ctrl-C. The first Ctrl-C stops the runs (the one training ends after its
-    batch, and is evaluated and saved as asked); the next one, or the first when nothing
-    trains, stops the server. Exit code 130 if a run was stopped that way."""
-    if args.load:  # the page, for weights trained before; data only when a run starts
-        params, args.activation = drawing_weights(args.load)
-        lab = Lab(args)
-        lab.start(args, params)
-    else:
-        plot_needs_matplotlib(args)
-        data = load_dataset(args)
-        if data[2].shape[1] != 784:  # said before training, not after it
-            raise DataError(f"--serve draws 28x28 digits; {data[4]} has {data[2].shape[1]} "
-                            "pixels per image")
-        check_sizes(args, len(data[1]))
-        lab = Lab(args, data)
-    server, url = start_server(lab, args.host, args.port)
-    first, stopped = None if args.load else args, False
-    try:
-        while True:
-            try:  # Ctrl-C from the address on stops the runs, or the server
-                if url:
-                    print(f"{'draw a digit' if args.load else 'watch it learn'} at (Ctrl-C to "
-                          f"stop):\n{url}", flush=True)
-                    url = None
-                    if first:
-                        lab.start(first)
-                while True:
-                    time.sleep(0.2)
-            except KeyboardInterrupt:
-                if not lab.stop_all():  # nothing was training or waiting: stop the server
-                    break
-                stopped = True
-    finally:
-        lab.stop_all()
-        while not lab.idle():  # the run ends after its batch: nothing --save or --log asked
-            time.sleep(0.05)   # for is lost
-        server.shutdown()
-        server.server_close()
-    print("stopped")
-    return 130 if stopped else 0
-
-
-class PageHandler(http.server.BaseHTTPRequestHandler):
-    """The routes of ROUTES, and nothing else: no file from disk. A run's pages come from
-    one snapshot of its Live; /progress, /model, /dreams and /predict without /runs/N are
-    those of the newest run (Lab.newest)."""
-    timeout = 10  # seconds a client may take over its request before it is dropped
-    ROUTES = [  # (method, path, what answers it); (/runs/N) names a run, else the newest
-        ("GET", r"/", "page"), ("GET", r"/favicon\.ico", "favicon"),
-        ("GET", r"/runs", "list_runs"), ("POST", r"/runs", "start_run"),
-        ("GET", r"/runs/(\d+)", "record"), ("DELETE", r"/runs/(\d+)", "remove_run"),
-        ("POST", r"/runs/(\d+)/stop", "stop_run"),
-        ("GET", r"(?:/runs/(\d+))?/progress", "progress"),
-        ("GET", r"(?:/runs/(\d+))?/model", "model"),
-        ("GET", r"(?:/runs/(\d+))?/dreams", "dreams"),
-        ("POST", r"(?:/runs/(\d+))?/predict", "predict")]
-    WRITES = {"start_run", "stop_run"}  # POSTs that change the lab: their body must be JSON
-
-    def do_GET(self):
-        self.route("GET")
-
-    def do_POST(self):
-        self.route("POST")
-
-    def do_DELETE(self):
-        self.route("DELETE")
-
-    def route(self, method):
-        if not self.host_is_ours() or (method != "GET" and not self.origin_is_ours()):
-            return
-        path = self.path.split("?")[0]
-        found = [(m, name, match) for m, pattern, name in self.ROUTES
-                 for match in [re.fullmatch(pattern, path)] if match]
-        if not found:
-            routes = ", ".join(m + " " + p.replace(r"(?:/runs/(\d+))?", "[/runs/N]").replace(
-                r"(\d+)", "N") for m, p, _ in self.ROUTES[2:])
-            return self.fail(404, f"no page {path[:80]}; there is GET /, {routes}")
-        for m, name, match in found:
-            if m == method:
-                break
-        else:
-            return self.fail(405, f"{path[:80]} takes {' or '.join(m for m, _, _ in found)}")
-        body = b""
-        if method == "POST":
-            length = self.headers.get("Content-Length", "")
-            if not length.isdigit():
-                return self.fail(411, "send the body's length in a Content-Length header")
-            if int(length) > MAX_BODY:  # refused unread; the connection closes after the reply
-                self.close_connection = True
-                return self.fail(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,}")
-            body = self.rfile.read(int(length))
-        # A form on another site may send text/plain or form fields to any address, unasked;
-        # only a page of this server's can send application/json (a browser asks first,
-        # in a preflight that this server never grants). So a write must say it is JSON.
-        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if name in self.WRITES and kind != "application/json":
-            return self.fail(415, f"send the body as JSON, with Content-Type: application/json "
-                                  f"(got {kind[:40] or 'none'})")
-        lab = self.server.lab
-        run = None
-        if match.groups():
-            with lab.changed:
-                run = lab.runs.get(int(match[1])) if match[1] else lab.newest()
-            if run is None:
-                return self.fail(404, f"no run {match[1]}; GET /runs lists them" if match[1]
-                                 else "no runs yet; start one with POST /runs")
-        try:
-            getattr(self, name)(run, body)
-        except RequestError as e:
-            self.fail(*e.args)
-        except Exception as e:  # a fault of ours: the client gets one line, the server goes on
-            self.fail(500, f"the server failed to answer {method} {path[:80]} "
-                           f"({type(e).__name__})")
-
-    def page(self, run, body):
-        self.reply(200, self.server.page, "text/html; charset=utf-8")
-
-    def favicon(self, run, body):
-        self.reply(204)
-
-    def list_runs(self, run, body):
-        with self.server.lab.changed:
-            runs = [r.summary() for r in self.server.lab.runs.values()]
-        self.send_json(runs)
-
-    def start_run(self, run, body):
-        request = read_json(body, 'such as {"flags": "--init zeros"}')
-        if not isinstance(request.get("flags", ""), str):
-            raise RequestError(400, 'expected {"flags": "--init zeros ..."}')
-        if len(request.get("flags", "")) > 2000:
-            raise RequestError(400, "at most 2,000 characters of flags")
-        try:
-            args = self.server.lab.parse(request.get("flags", ""))
-        except UsageError as e:
-            raise RequestError(400, usage_line(e, "nn_from_scratch.py")) from None
-        run = self.server.lab.start(args)
-        self.send_json({"id": run.id, "command": run.command}, 201)
-
-    def record(self, run, body):
-        if run.record is None:
-            raise RequestError(409, f"run {run.id} is {run.state}: " + (
-                "it has no record" if run.state != "training" and run.state != "queued" else
-                "its record comes when it ends"))
-        self.send_json(run.record)
-
-    def stop_run(self, run, body):
-        self.server.lab.stop(run)
-        self.send_json({"id": run.id, "state": run.state})
-
-    def remove_run(self, run, body):
-        self.server.lab.remove(run)
-        self.reply(204)
-
-    def progress(self, run, body):
-        self.reply(200, run.live.snapshot["progress"], "application/json")
-
-    def model(self, run, body):
-        self.reply(200, run.live.figure("model", lambda params: model_summary(
-            params, run.live.activation)), "application/json")
-
-    def dreams(self, run, body):
-        def ten(params):
-            X, P = dream(params, activation=run.live.activation)
-            return {"images": np.rint(255 * X).astype(int).tolist(),
-                    "p": P[np.arange(len(P)), np.arange(len(P))].tolist()}
-        self.reply(200, run.live.figure("dreams", ten), "application/json")
-
-    def predict(self, run, body):
-        params = run.live.snapshot["params"]  # the weights of one step, all layers
-        if params is None:
-            raise RequestError(503, "the network has not taken its first step yet; ask again")
-        try:
-            answer = predict_request(params, body, run.live.activation)
-        except RequestError:
-            raise
-        except Exception as e:
-            raise RequestError(500, f"the server failed to read this pad "
-                                    f"({type(e).__name__})") from None
-        self.send_json(answer)
-
-    def host_is_ours(self):
-        """Refuse a Host header that names another site: a page elsewhere whose name was
-        made to resolve to 127.0.0.1 (DNS rebinding) must not reach us. An IP address,
-        localhost or the --host name are ours, as in Jupyter's server."""
-        header = (self.headers.get("Host") or "").lower()
-        match = re.fullmatch(r"\[([0-9a-f:.]+)\](?::\d+)?|([^:\[\]]*)(?::\d+)?", header)
-        host = (match[1] or match[2]) if match else ""  # from [v6 address]:port or name:port
-        try:
-            ipaddress.ip_address(host)
-            return True
-        except ValueError:
-            if host in ("localhost", self.server.host_name):
-                return True
-        self.fail(403, f"Host {header[:80]!r} is not this server's address")
-        return False
-
-    def origin_is_ours(self):
-        """Refuse a POST or DELETE sent by a page on another site. Any page the user opens
-        can send requests to 127.0.0.1 from the user's own browser: it cannot read the
-        answers, but it could start, stop or remove runs and keep the machine busy. A
-        browser names the sending page's site in the Origin header of every POST and
-        DELETE; as in Jupyter's server, it must be this server (the Host it was asked
-        for). A request with no Origin does not come from a page (curl, a script)."""
-        origin = self.headers.get("Origin")
-        if origin is None:
-            return True
-        parts, host = urllib.parse.urlsplit(origin), (self.headers.get("Host") or "").lower()
-        if parts.scheme == "http" and parts.netloc.lower() == host:
-            return True
-        self.fail(403, f"Origin {origin[:80]!r} is another site; only this server's own page "
-                       "may start, stop or remove runs")
-        return False
-
-    def send_json(self, value, status=200):
-        self.reply(status, json.dumps(value).encode(), "application/json")
-
-    def reply(self, status, body=b"", content_type=None):
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def fail(self, status, reason):
-        self.reply(status, json.dumps({"error": reason}).encode(), "application/json")
-
-    def log_message(self, format, *args):
-        pass  # quiet: a line per stroke would bury the URL
-
-
-def make_server(lab, host="127.0.0.1", port=8000):
-    """The lab's server, listening (port 0: a free one); serve_forever() runs it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server_class = type("Server", (http.server.ThreadingHTTPServer,), {"address_family": family})
-    try:
-        server = server_class((host, port), PageHandler)
-    except OSError as e:
-        raise DataError(f"cannot listen on {host}:{port} ({e.strerror or e}); try another "
-                        "--port, or --port 0 for any free one") from None
-    server.daemon_threads = True  # a client still connected does not keep Ctrl-C waiting
-    server.handle_error = lambda request, address: None  # a client that hung up: no traceback
-    server.lab, server.host_name = lab, host.lower()
-    server.page = PAGE.replace("const LAB = null;", "const LAB = " + json.dumps(
-        {"fields": form_fields(), "lessons": LESSONS}).replace("</", "<\\/") + ";").encode()
-    return server
-
-
-def start_server(lab, host, port):
-    """Serve the lab from a thread of its own; (the server, its address)."""
-    server = make_server(lab, host, port)
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        print(f"warning: serving on {host}: anyone who can reach this machine can use the page")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}/"
-
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>The lab: nn_from_scratch</title>
-<link rel="icon" href="data:,">
-<style>
-  body { font: 17px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 1400px;
-         background: #f4f4f4; color: #222; }
-  h1 { font-size: 1.5rem; margin: 0 0 1rem; }
-  h2 { font-size: 1rem; margin: 0 0 .6rem; color: #444; }
-  h3 { font-size: .9rem; font-weight: 400; margin: 0 0 .3rem; color: #444; }
-  main { display: grid; gap: 1rem; align-items: start;
-         grid-template-columns: repeat(auto-fit, minmax(min(100%, 300px), 1fr)); }
-  section { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 1rem; }
-  .wide { grid-column: 1 / -1; }
-  #pad { display: block; width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none;
-         border: 2px solid #333; border-radius: 4px; cursor: crosshair; }
-  button { font: inherit; margin-top: .6rem; padding: .4rem 1.4rem; }
-  #prediction { font-size: 6rem; font-weight: 700; line-height: 1; text-align: center; }
-  .bars > div { display: grid; grid-template-columns: 1.4em 1fr 3.6em; gap: .5em;
-                align-items: center; font-variant-numeric: tabular-nums; }
-  .track { height: .9em; background: #eee; position: relative; }
-  .track i { position: absolute; top: 0; bottom: 0; background: #2f6fd0; }
-  .pixels { display: block; width: 100%; max-width: 224px; image-rendering: pixelated;
-            border: 1px solid #ccc; }
-  .units { display: grid; gap: 2px; max-width: 480px; margin-bottom: 1rem; }
-  .units div { aspect-ratio: 1; background: #000; }
-  #hidden div { cursor: pointer; }
-  #hidden div.picked { outline: 3px solid #e0302a; outline-offset: -1px; }
-  .note { color: #666; font-size: .9rem; margin: .6rem 0 0; }
-  #progress progress { width: 100%; height: 1.2rem; }
-  #status { font-variant-numeric: tabular-nums; }
-  #templates canvas { width: 100%; image-rendering: pixelated; }
-  #confusion { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .85rem; }
-  #confusion td, #confusion th { padding: .15rem .35rem; text-align: right; }
-  #confusion td.right { background: #dcebdc; }
-  #matrix { overflow-x: auto; }
-  #mistakes { display: flex; flex-wrap: wrap; gap: .8rem; }
-  #mistakes figure { margin: 0; font-size: .85rem; text-align: center; }
-  #mistakes canvas { width: 84px; image-rendering: pixelated; display: block; }
-  #dreamt { display: flex; flex-wrap: wrap; gap: .8rem; }
-  #dreamt figure { margin: 0; font-size: .85rem; text-align: center; }
-  #dreamt canvas { width: 84px; image-rendering: pixelated; display: block; }
-  #fooled { margin-top: .6rem; }
-  #fooled[hidden] { display: none; }
-  #accuracy { font-size: 1.6rem; font-weight: 700; margin: 0 0 .6rem; }
-  #lab { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
-  #settings .fields { display: grid; gap: .4rem .8rem;
-                      grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
-  #settings label { display: flex; flex-direction: column; font-size: .8rem; color: #444; }
-  #settings input, #settings select { font: inherit; font-size: .9rem; padding: .15rem .3rem; }
-  #settings .set input, #settings .set select { border-color: #2f6fd0; background: #eef4fd; }
-  #command, #runs code { font: .85rem ui-monospace, monospace; overflow-wrap: anywhere; }
-  #flag-help { min-height: 2.6em; }
-  .error { color: #c0201a; font-size: .9rem; margin: .4rem 0 0; }
-  #lessons { margin: 0 0 1rem; padding-left: 1.2rem; font-size: .9rem; }
-  #lessons li { margin-bottom: .35rem; }
-  #lessons li.chosen { background: #fff6d6; }
-  #lessons button { margin: 0 .4rem 0 0; padding: .05rem .6rem; font-size: .85rem; }
-  .table { overflow-x: auto; }
-  #runs-table { border-collapse: collapse; font-size: .85rem; width: 100%;
-                font-variant-numeric: tabular-nums; }
-  #runs-table th { text-align: left; font-weight: 400; color: #666; padding: .2rem .4rem; }
-  #runs td { padding: .3rem .4rem; border-top: 1px solid #eee; vertical-align: top; }
-  #runs tr { cursor: pointer; }
-  #runs tr.selected { background: #eef4fd; }
-  #runs button { margin: 0; padding: .1rem .5rem; font-size: .8rem; }
-  #runs td:first-child { min-width: 13em; }
-  #runs td:last-child { padding-right: 0; }
-  @media (max-width: 700px) {  /* a phone: each run a card, its figures labelled */
-    #runs-table thead { display: none; }
-    #runs tr { display: flex; flex-wrap: wrap; gap: 0 .8rem; border-top: 1px solid #eee;
-               padding: .3rem 0; }
-    #runs td { border: 0; padding: .1rem 0; }
-    #runs td:first-child { flex-basis: 100%; }
-    #runs td[data-label]:not(:empty)::before { content: attr(data-label) ": "; color: #666; }
-  }
-  .swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px;
-            margin-right: .35em; vertical-align: -.05em; }
-  #legend { display: flex; flex-wrap: wrap; gap: .3rem .9rem; font-size: .85rem; margin-bottom: .4rem; }
-  #legend button { margin: 0; padding: .1rem .4rem; font-size: .85rem; background: none;
-                   border: 1px solid #ddd; border-radius: 4px; cursor: pointer; }
-  #legend button.off { opacity: .4; text-decoration: line-through; }
-  .charts { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 340px), 1fr)); }
-  .charts svg { width: 100%; height: auto; font-size: 14px; }
-  .pair { display: flex; gap: .8rem; }
-  .pair > div { flex: 1; }
-</style>
-</head>
-<body>
-<h1>The lab: train networks on MNIST side by side, and draw a digit for them to read</h1>
-<main>
-  <section id="lab" class="wide">
-    <form id="settings">
-      <h2>A run is a command line: set its flags (empty: the default)</h2>
-      <div class="fields"></div>
-      <p id="flag-help" class="note">Point at a flag for its help.</p>
-      <button id="start" type="submit">Start</button>
-      <p><code id="command">python nn_from_scratch.py</code></p>
-      <p id="settings-error" class="error" hidden></p>
-    </form>
-    <div>
-      <h2>Lessons: each starts the runs it compares</h2>
-      <ul id="lessons"></ul>
-      <h2>Runs: one trains at a time; click one to look inside it below</h2>
-      <div class="table"><table id="runs-table">
-        <thead><tr><th>run</th><th>state</th><th>epoch</th><th>loss at start</th>
-          <th>best val</th><th>train</th><th>test</th><th></th></tr></thead>
-        <tbody id="runs"></tbody></table></div>
-    </div>
-  </section>
-  <section id="compare" class="wide">
-    <h2 id="compare-title">The runs side by side</h2>
-    <div id="legend"></div>
-    <div class="charts"><svg id="compare-loss" viewBox="0 0 420 240"></svg>
-      <svg id="compare-acc" viewBox="0 0 420 240"></svg></div>
-    <p class="note">Click a run in the legend to hide or show it; point at a curve for its
-      run and value. The loss is on a log scale, from the loss before training at epoch 0.</p>
-  </section>
-  <section id="training" class="wide" hidden>
-    <h2 id="training-title">Training</h2>
-    <div id="progress"><div id="status">starting…</div><progress max="1" value="0"></progress></div>
-    <div id="curves" class="charts"><svg id="loss" viewBox="0 0 420 240"></svg><svg id="acc" viewBox="0 0 420 240"></svg></div>
-  </section>
-  <section>
-    <h2>Draw here: mouse, finger or pen</h2>
-    <canvas id="pad" width="280" height="280"></canvas>
-    <button id="clear">Clear</button>
-  </section>
-  <section>
-    <h2>The network says</h2>
-    <div id="prediction">?</div>
-    <div id="probabilities" class="bars"></div>
-  </section>
-  <section id="inside">
-    <div class="pair">
-      <div><h2>What it sees: 28x28, as MNIST's</h2>
-        <canvas id="seen" class="pixels" width="28" height="28"></canvas></div>
-      <div><h2>Which pixels decide: |dloss/dx|</h2>
-        <canvas id="saliency" class="pixels" width="28" height="28"></canvas></div>
-    </div>
-    <p class="note">Cropped to the ink, strokes brought to MNIST's width, scaled to 20 pixels
-      and centred on the ink's centre of mass.</p>
-    <button id="fool">Fool it</button>
-    <p id="fool-note" class="note">The smallest change to every pixel, in the direction that
-      hurts, that makes it read another digit.</p>
-    <canvas id="fooled" class="pixels" width="28" height="28" hidden></canvas>
-  </section>
-  <section>
-    <h2 id="layer1">Hidden units: brighter fires more</h2>
-    <div id="hidden" class="units"></div>
-    <h2 id="unit">Point at a unit to see what it looks for</h2>
-    <canvas id="template" class="pixels" width="28" height="28"></canvas>
-    <div id="outgoing" class="bars"></div>
-    <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet.
-      <span id="votes">Bars: how its firing votes for each digit.</span></p>
-    <div id="deeper" hidden>
-      <h2>Deeper hidden layers: brighter fires more</h2>
-      <div id="layers"></div>
-      <p class="note">One grid per layer. Their units look at the layer before them, not at
-        the pixels.</p>
-    </div>
-  </section>
-  <section id="templates" class="wide">
-    <h2>What every first-layer unit looks for: its 784 input weights</h2>
-    <canvas></canvas>
-    <p class="note">Red: ink there makes the unit fire, blue: keeps it quiet. While it trains,
-      watch the noise turn into strokes.</p>
-  </section>
-  <section id="dreams" class="wide">
-    <h2>What each digit looks like to the network</h2>
-    <button id="dream">Dream</button>
-    <div id="dreamt"></div>
-    <p class="note">Each grown from a black image by gradient ascent on the probability of
-      its digit, with the weights of the moment: speckle, not strokes, is what it responds to.</p>
-  </section>
-  <section id="result" class="wide" hidden>
-    <h2>On the 10,000 test digits</h2>
-    <p id="accuracy"></p>
-    <div id="matrix">
-      <h3>Confusion matrix: rows are the true digit, columns what the network said</h3>
-      <table id="confusion"></table>
-    </div>
-    <h3 style="margin-top: 1rem">The mistakes it was surest of</h3>
-    <div id="mistakes"></div>
-  </section>
-</main>
-<script>
-"use strict";
-const $ = id => document.getElementById(id), pad = $("pad"), ink = pad.getContext("2d");
-let model = null, answer = null, unit = null;  // the weights, the last reply, the unit shown
-let drawn = false, busy = false, again = false, timer = null, version = 0, fetched = 0;
-let fooling = false;  // after "Fool it", every answer comes with its fooled image
-const LAB = null;  // the form's flags and the lessons, filled in by the server
-let runs = [], selected = null, following = true;  // GET /runs; the run shown below; newest?
-const progress = {}, hidden = new Set();  // each run's latest /progress; runs not drawn
-const base = () => `/runs/${selected}`;  // the selected run's routes
-const COLOURS = ["#2f6fd0", "#e0302a", "#2a9d3a", "#8a3fd0", "#e08a00", "#00a0b0", "#d03f8a",
-                 "#6b6b00", "#7a4a2a", "#555555"];
-const colour = id => COLOURS[(id - 1) % COLOURS.length];
-
-function bars(parent, signed) {  // ten rows of digit, bar, number; returns their setter
-  const rows = [...Array(10)].map((_, k) => parent.appendChild(Object.assign(
-    document.createElement("div"),
-    {innerHTML: `<b>${k}</b><span class="track"><i></i></span><span></span>`})));
-  return values => {
-    const top = signed ? 2 * Math.max(...values.map(Math.abs), 1e-9) : 1;  // signed: from 50%
-    values.forEach((v, k) => {
-      const width = 100 * Math.abs(v) / top, left = signed ? (v < 0 ? 50 - width : 50) : 0;
-      Object.assign(rows[k].querySelector("i").style, {
-        width: width + "%", left: left + "%", background: signed && v > 0 ? "#e0302a" : ""});
-      rows[k].lastChild.textContent = signed ? v.toFixed(2) : (100 * v).toFixed(1) + "%";
-    });
-  };
-}
-const showProbabilities = bars($("probabilities"), false), showOutgoing = bars($("outgoing"), true);
-
-const redBlue = t => {  // a weight -100..100: red raises the unit, blue lowers it
-  const v = t / 100;
-  return [255 * (1 - Math.max(-v, 0)), 255 * (1 - Math.abs(v)), 255 * (1 - Math.max(v, 0))];
-};
-
-const RED_BLUE = Array.from({length: 201}, (_, t) => redBlue(t - 100));  // -100..100
-
-function paint(canvas, values, colour, x = 0, y = 0) {  // 784 values -> a 28x28 picture
-  const g = canvas.getContext("2d"), image = g.createImageData(28, 28);
-  values.forEach((v, i) => image.data.set([...colour(v), 255], 4 * i));
-  g.putImageData(image, x, y);
-}
-
-function show() {
-  $("prediction").textContent = answer ? answer.label : "?";
-  showProbabilities(answer ? answer.probabilities : Array(10).fill(0));
-  paint($("seen"), answer ? answer.image : Array(784).fill(0), v => [v, v, v]);
-  paint($("saliency"), answer ? answer.saliency : Array(784).fill(0), v => [v, v, v]);
-  const fooled = answer && answer.fooled;
-  $("fooled").hidden = !fooled;
-  if (fooled) paint($("fooled"), fooled.image, v => [v, v, v]);
-  if (fooling && answer) $("fool-note").textContent = fooled
-    ? `Every pixel moved by ${fooled.eps.toFixed(2)}: now it reads ${fooled.label}.`
-    : "No change of up to 0.5 per pixel makes it read another digit.";
-  if (!model) return;
-  light($("hidden").children, answer && answer.hidden);
-  [...$("layers").querySelectorAll(".units")].forEach(
-    (grid, i) => light(grid.children, answer && answer.deeper[i]));
-  [...$("hidden").children].forEach((cell, k) => cell.classList.toggle("picked", k === unit));
-  if (unit === null) return;
-  $("unit").textContent = `Unit ${unit}`
-    + (answer ? `: fires ${answer.hidden[unit].toFixed(2)}` : "");
-  paint($("template"), model.templates.subarray(784 * unit, 784 * (unit + 1)), redBlue);
-  if (model.outgoing) showOutgoing(model.outgoing[unit]);
-}
-
-function light(cells, values) {  // a layer's units, brighter where they fire more
-  const top = values ? Math.max(...values, 1e-9) : 1;
-  for (let k = 0; k < cells.length; k++) {
-    const v = values ? Math.round(255 * Math.max(values[k], 0) / top) : 0;
-    cells[k].style.background = `rgb(${v}, ${v}, ${v})`;
-  }
-}
-
-function fill(grid, n) {  // n cells in the grid, about twice as wide as it is high
-  grid.style.gridTemplateColumns = `repeat(${Math.ceil(Math.sqrt(2 * n))}, 1fr)`;
-  for (let k = 0; k < n; k++) grid.appendChild(document.createElement("div"));
-  return [...grid.children];
-}
-
-async function predict() {  // one request at a time; strokes made meanwhile send one more
-  if (busy) { again = true; return; }
-  if (!drawn) return;  // a blank pad has nothing to read
-  busy = true;
-  const rgba = ink.getImageData(0, 0, pad.width, pad.height).data;
-  let bytes = "";
-  for (let i = 0; i < rgba.length; i += 4) bytes += String.fromCharCode(rgba[i]);
-  try {
-    const response = await fetch(base() + "/predict", {
-      method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({width: pad.width, height: pad.height, pixels: btoa(bytes),
-                            fool: fooling})});
-    const reply = await response.json();
-    answer = response.ok && drawn ? reply : null;
-  } catch (error) {
-    $("prediction").textContent = "…";  // the server has stopped
-  }
-  busy = false;
-  show();
-  if (again) { again = false; predict(); }
-}
-
-async function dreams() {  // the ten dreams of the weights of the moment
-  const reply = await (await fetch(base() + "/dreams")).json();
-  if (!reply.images) return;
-  $("dreamt").replaceChildren(...reply.images.map((image, k) => {
-    const figure = document.createElement("figure"), canvas = document.createElement("canvas");
-    Object.assign(canvas, {width: 28, height: 28});
-    paint(canvas, image, v => [v, v, v]);
-    figure.append(canvas, `${k}: p = ${reply.p[k].toFixed(2)}`);
-    return figure;
-  }));
-}
-
-function clear() {
-  Object.assign(ink, {fillStyle: "#fff"}).fillRect(0, 0, pad.width, pad.height);
-  [drawn, answer, fooling] = [false, null, false];
-  $("fool-note").textContent = "The smallest change to every pixel, in the direction that "
-    + "hurts, that makes it read another digit.";
-  show();
-}
-
-function at(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) * pad.width / box.width,
-          (event.clientY - box.top) * pad.height / box.height];
-}
-pad.addEventListener("pointerdown", event => {
-  pad.setPointerCapture(event.pointerId);
-  Object.assign(ink, {lineWidth: 16, lineCap: "round", lineJoin: "round", strokeStyle: "#000"});
-  ink.beginPath();
-  ink.moveTo(...at(event));
-  ink.lineTo(...at(event));
-  ink.stroke();
-  drawn = true;
-});
-pad.addEventListener("pointermove", event => {
-  if (!pad.hasPointerCapture(event.pointerId)) return;
-  ink.lineTo(...at(event));
-  ink.stroke();
-  timer = timer || setTimeout(() => { timer = null; predict(); }, 120);  // while drawing
-});
-pad.addEventListener("lostpointercapture", predict);  // the pen is lifted
-$("clear").addEventListener("click", clear);
-$("fool").addEventListener("click", () => { fooling = true; predict(); });
-$("dream").addEventListener("click", dreams);
-
-function build(m) {  // the unit panel and the deeper layers' grids, for each run shown
-  $("hidden").replaceChildren();
-  $("layers").replaceChildren();
-  $("layer1").textContent = m.sizes.length > 3 ? "Hidden layer 1: brighter fires more"
-                                              : "Hidden units: brighter fires more";
-  fill($("hidden"), m.units).forEach((cell, k) => {
-    cell.title = `unit ${k}`;
-    cell.addEventListener("pointerenter", () => { unit = k; show(); });
-    cell.addEventListener("click", () => { unit = k; show(); });
-  });
-  m.sizes.slice(2, -1).forEach((n, i) => {  // hidden layers 2 .. L-1
-    $("layers").appendChild(document.createElement("h3")).textContent =
-      `Layer ${i + 2}: ${n} units`;
-    fill($("layers").appendChild(Object.assign(document.createElement("div"),
-                                               {className: "units"})), n);
-  });
-  $("deeper").hidden = m.sizes.length <= 3;
-  $("outgoing").hidden = $("votes").hidden = !m.outgoing;
-}
-
-function drawTemplates(m) {  // every unit's weights as a 28x28 tile, 1 pixel apart: one image
-  const canvas = $("templates").querySelector("canvas"), cols = Math.ceil(Math.sqrt(2 * m.units));
-  const rows = Math.ceil(m.units / cols), width = 29 * cols - 1;
-  if (canvas.width !== width) Object.assign(canvas, {width, height: 29 * rows - 1});
-  const g = canvas.getContext("2d"), image = g.createImageData(width, canvas.height);
-  image.data.fill(255);  // white between the tiles
-  for (let k = 0; k < m.units; k++) {
-    const corner = 29 * (k % cols) + 29 * Math.floor(k / cols) * width;
-    for (let i = 0; i < 784; i++) {  // written straight in: a second's redraw, 100,000 pixels
-      const [r, gr, b] = RED_BLUE[m.templates[784 * k + i] + 100];
-      const at = 4 * (corner + Math.floor(i / 28) * width + i % 28);
-      [image.data[at], image.data[at + 1], image.data[at + 2]] = [r, gr, b];
-    }
-  }
-  g.putImageData(image, 0, 0);
-}
-
-async function loadModel() {  // the weights of the latest snapshot
-  const m = await (await fetch(base() + "/model")).json();
-  m.templates = Int8Array.from(atob(m.templates), c => c.charCodeAt(0));
-  if (!model) build(m);
-  model = m;
-  drawTemplates(m);
-  if (drawn) predict();  // the answer follows the learning
-  show();
-}
-
-function ticks(low, high, most) {  // round numbers from low up to high or just past it
-  const step = [0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
-    .find(s => (high - low) / s <= most);
-  return [...Array(Math.ceil((high - low) / step - 1e-9) + 1)].map((_, i) => low + i * step);
-}
-
-// Lines of [x, y] on labelled axes: series of {points, colour, name, dots}. With log, y is
-// drawn on a log scale from ymin to ymax (powers of ten); with key, the names are drawn
-// above the chart. Pointing at the chart names the nearest point's run and value.
-function chart(svg, series, label, ymin, ymax, epochs, {log = false, key = true, unit = ""} = {}) {
-  const [x0, x1, y0, y1] = [56, 400, 196, 34], f = log ? Math.log10 : y => y;  // room for "200"
-  const X = x => x0 + (x1 - x0) * x / epochs;
-  const Y = y => y0 - (y0 - y1) * (f(Math.max(y, ymin)) - f(ymin)) / (f(ymax) - f(ymin));
-  const parts = [`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#888"/>`,
-    `<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#888"/>`,
-    `<text x="${(x0 + x1) / 2}" y="236" text-anchor="middle">epoch</text>`,
-    `<text x="14" y="${(y0 + y1) / 2}" text-anchor="middle"
-      transform="rotate(-90 14 ${(y0 + y1) / 2})">${label}</text>`];
-  const [e0, e1] = [Math.round(Math.log10(ymin)), Math.round(Math.log10(ymax))];
-  const decades = log ? [...Array(e1 - e0 + 1)].map((_, i) => 10 ** (e0 + i)) : [];
-  const marks = !log ? ticks(ymin, ymax, 5) : decades.length > 4 ? decades  // 1, 2, 5, 10, ...
-    : decades.flatMap(d => [d, 2 * d, 5 * d]).filter(y => y <= ymax * 1.0001);
-  for (const y of marks)
-    parts.push(`<text x="${x0 - 5}" y="${Y(y) + 4}" text-anchor="end">${+y.toPrecision(2)}</text>`);
-  for (const e of ticks(0, epochs, 10).filter(Number.isInteger))
-    parts.push(`<text x="${X(e)}" y="${y0 + 17}" text-anchor="middle">${e}</text>`);
-  const near = [];  // every point drawn: [x, y, what it says]
-  series.forEach(({points, colour, name, dots}, i) => {
-    dots = dots && epochs <= 50;  // a dot an epoch, while they stand apart
-    if (key) parts.push(`<text x="${x0 + 130 * i}" y="16" fill="${colour}">— ${name}</text>`);
-    const at = points.map(([x, y]) => [X(x).toFixed(1), Y(y).toFixed(1)]);
-    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2"
-      points="${at.map(p => p.join(",")).join(" ")}"/>`);
-    if (dots) parts.push(...at.map(([x, y]) => `<circle cx="${x}" cy="${y}" r="3" fill="${colour}"/>`));
-    points.forEach(([x, y], k) => near.push([+at[k][0], +at[k][1],
-      `${name}: ${+y.toFixed(4)}${unit} at epoch ${+x.toFixed(2)}`, colour]));
-  });
-  parts.push(`<g class="hover" visibility="hidden"><circle r="5" fill="none" stroke-width="2"/>
-    <text y="16" font-weight="700"></text></g>`);
-  svg.innerHTML = parts.join("");
-  svg.onpointermove = event => {  // the point nearest the pointer, in the chart's units
-    svg.pointer = event;
-    const box = svg.getBoundingClientRect(), scale = 420 / box.width;
-    const [px, py] = [(event.clientX - box.left) * scale, (event.clientY - box.top) * scale];
-    let best = null, distance = 20;
-    for (const p of near) {
-      const d = Math.hypot(p[0] - px, p[1] - py);
-      if (d < distance) [best, distance] = [p, d];
-    }
-    const hover = svg.querySelector(".hover");
-    hover.setAttribute("visibility", best ? "visible" : "hidden");
-    if (!best) return;
-    const [circle, text] = hover.children;
-    [["cx", best[0]], ["cy", best[1]], ["stroke", best[3]]].forEach(a => circle.setAttribute(...a));
-    [["x", x1], ["text-anchor", "end"], ["fill", best[3]]].forEach(a => text.setAttribute(...a));
-    text.textContent = best[2];
-  };
-  svg.onpointerleave = () => {
-    svg.querySelector(".hover").setAttribute("visibility", "hidden");
-    svg.pointer = null;
-  };
-  if (svg.pointer) svg.onpointermove(svg.pointer);  // still pointed at after a redraw
-}
-
-const lossPoints = p => p.losses.map(([step, loss]) => [step / Math.max(p.batches, 1), loss]);
-const lossRange = values => {  // whole powers of ten around the losses, at least 1 apart
-  const low = Math.floor(Math.log10(Math.max(Math.min(...values, 1), 1e-3)));
-  return [10 ** low, 10 ** Math.max(Math.ceil(Math.log10(Math.max(...values, 1))), low + 1)];
-};
-
-function drawProgress(p) {  // the selected run: where it is, its loss, train and val accuracy
-  const done = (p.epoch - 1) * p.batches + p.batch, total = p.epochs * p.batches;
-  const fraction = p.done ? 1 : Math.max(done, 0) / Math.max(total, 1);
-  const left = done > 0 && !p.done ? p.elapsed * (total - done) / done : 0;
-  $("status").textContent = p.interrupted ? `${p.interrupted}; ${p.elapsed.toFixed(1)} s`
-    : p.epoch === 0 ? "starting…"
-    : `epoch ${p.epoch} of ${p.epochs}, batch ${p.batch} of ${p.batches} · ` +
-      `${p.elapsed.toFixed(1)} s elapsed, ${p.done ? "done" : left.toFixed(1) + " s left"}`;
-  $("progress").querySelector("progress").value = fraction;
-  const epochs = Math.max(p.epochs, 1), h = p.history, losses = lossPoints(p);
-  chart($("loss"), [{points: losses, colour: "#2f6fd0", name: "training loss, every 25 batches"}],
-        "loss", ...lossRange(losses.map(([, l]) => l)), epochs, {log: true});
-  const train = h.map(r => [r.epoch, 100 * r.train_acc]);
-  const val = h.filter(r => r.val_acc !== null).map(r => [r.epoch, 100 * r.val_acc]);
-  const low = Math.min(90, ...train.map(([, a]) => a), ...val.map(([, a]) => a));
-  chart($("acc"), [{points: train, colour: "#2f6fd0", name: "training", dots: true},
-                   {points: val, colour: "#e0302a", name: "validation", dots: true}],
-        "accuracy (%)", Math.floor(low / 20) * 20, 100, epochs, {unit: "%"});
-}
-
-function showResult(r) {
-  $("accuracy").textContent = `test accuracy: ${(100 * r.test_accuracy).toFixed(2)}%`;
-  const most = Math.max(...r.confusion.flatMap((row, t) => row.filter((_, p) => p !== t)), 1);
-  $("confusion").innerHTML = "<tr><th></th>" + r.confusion.map((_, k) => `<th>${k}</th>`).join("")
-    + "</tr>" + r.confusion.map((row, t) => `<tr><th>${t}</th>` + row.map((c, p) => t === p ?
-      `<td class="right">${c}</td>` :  // a mistake: the redder, the more often
-      `<td style="background: rgba(224, 48, 42, ${(0.6 * c / most).toFixed(2)})">${c}</td>`
-    ).join("") + "</tr>").join("");
-  $("mistakes").replaceChildren(...r.mistakes.map(m => {
-    const figure = document.createElement("figure"), canvas = document.createElement("canvas");
-    Object.assign(canvas, {width: 28, height: 28});
-    paint(canvas, Array.from(atob(m.image), c => c.charCodeAt(0)), v => [v, v, v]);
-    figure.append(canvas, Object.assign(document.createElement("figcaption"),
-      {textContent: `true ${m.true}, said ${m.said} (${(100 * m.p).toFixed(0)}%)`}));
-    return figure;
-  }));
-  $("result").hidden = false;
-}
-
-// The settings form, built from the parser's own flags (LAB.fields): a flag left empty is
-// not sent, and the run takes its default. The flags live in the URL, as #flags=...
-const fields = LAB.fields.map(f => {
-  const label = document.createElement("label"), name = document.createElement("span");
-  name.textContent = f.flag;
-  let input;
-  if (f.kind === "choice" || f.kind === "bool") {
-    input = document.createElement("select");
-    const options = f.kind === "bool" ? [["", "default"], ["on", "on"], ["off", "off"]]
-      : [["", `default${f.default === null ? "" : ` (${f.default})`}`],
-         ...f.choices.map(c => [c, c])];
-    input.append(...options.map(([value, text]) => Object.assign(
-      document.createElement("option"), {value, textContent: text})));
-  } else {
-    input = Object.assign(document.createElement("input"),
-                          {placeholder: f.default === null ? "default" : f.default});
-  }
-  input.title = f.help;
-  label.append(name, input);
-  $("settings").querySelector(".fields").append(label);
-  const said = () => { $("flag-help").textContent = `${f.flag}: ${f.help}`; };
-  input.addEventListener("focus", said);
-  label.addEventListener("pointerenter", said);
-  input.addEventListener("input", flagsChanged);
-  return {...f, input, label};
-});
-
-function formFlags() {  // the form as flags: "--init zeros --epochs 5"
-  return fields.filter(f => f.input.value.trim() !== "").map(f => f.kind === "bool"
-    ? (f.input.value === "on" ? f.flag : "--no-" + f.flag.slice(2))
-    : `${f.flag} ${f.input.value.trim()}`).join(" ");
-}
-
-function fillForm(flags) {  // flags -> the form; a flag the form does not have is said
-  fields.forEach(f => { f.input.value = ""; });
-  const unknown = [];
-  for (const [, flag, values] of flags.matchAll(/(--[\\w-]+)((?:\\s+(?!--)\\S+)*)/g)) {
-    const field = fields.find(f => f.flag === flag);
-    const negated = fields.find(f => f.kind === "bool" && "--no-" + f.flag.slice(2) === flag);
-    if (field) field.input.value = field.kind === "bool" ? "on" : values.trim();
-    else if (negated) negated.input.value = "off";
-    else unknown.push(flag);
-  }
-  flagsChanged();
-  showError(unknown.length ? `not a flag of the form: ${unknown.join(" ")}` : null);
-}
-
-function flagsChanged() {
-  const flags = formFlags();
-  $("command").textContent = "python nn_from_scratch.py" + (flags ? " " + flags : "");
-  fields.forEach(f => f.label.classList.toggle("set", f.input.value.trim() !== ""));
-  history.replaceState(null, "", flags ? "#flags=" + encodeURIComponent(flags) : "#");
-}
-
-function showError(message) {
-  $("settings-error").hidden = !message;
-  $("settings-error").textContent = message || "";
-}
-
-async function post(path, body) {  // a write: JSON, from this page (the server checks both)
-  const response = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
-                                      body: JSON.stringify(body)});
-  const reply = await response.json();
-  if (!response.ok) throw new Error(reply.error);
-  return reply;
-}
-
-async function startRuns(list) {  // queue each run; the first refusal is said, the rest not sent
-  try {
-    const started = [];
-    for (const flags of list) started.push((await post("/runs", {flags})).id);
-    showError(null);
-    return started;
-  } catch (error) {
-    showError(error.message);
-    return [];
-  }
-}
-
-$("settings").addEventListener("submit", async event => {
-  event.preventDefault();
-  const [id] = await startRuns([formFlags()]);
-  if (id) { hidden.delete(id); pollSoon(); }
-});
-
-LAB.lessons.forEach(([key, title, list]) => {
-  const item = Object.assign(document.createElement("li"), {id: "lesson-" + key});
-  const button = Object.assign(document.createElement("button"), {type: "button",
-                                                                   textContent: "Run"});
-  const link = Object.assign(document.createElement("a"), {href: "#lesson=" + key,
-                                                           textContent: title});
-  item.append(button, link, ": ", ...list.flatMap((flags, k) => [k ? " | " : "",
-    Object.assign(document.createElement("a"), {href: "#flags=" + encodeURIComponent(flags),
-                                                textContent: flags || "default"})]));
-  button.addEventListener("click", async () => {
-    const ids = await startRuns(list);
-    if (!ids.length) return;
-    runs.forEach(r => hidden.add(r.id));  // the lesson's runs alone on the charts
-    ids.forEach(id => hidden.delete(id));
-    $("compare-title").textContent = title;
-    pollSoon();
-  });
-  $("lessons").append(item);
-});
-
-function openLink() {  // #flags=... fills the form; #lesson=key too, with its first run
-  const [, what, value] = location.hash.match(/^#(flags|lesson)=(.*)$/) || [];
-  document.querySelectorAll("#lessons li").forEach(li => li.classList.remove("chosen"));
-  if (what === "flags") fillForm(decodeURIComponent(value));
-  const lesson = what === "lesson" && LAB.lessons.find(([key]) => key === value);
-  if (lesson) {
-    $("lesson-" + lesson[0]).classList.add("chosen");
-    $("compare-title").textContent = lesson[1];
-    const hash = location.hash;
-    fillForm(lesson[2][0]);
-    history.replaceState(null, "", hash);  // the lesson's own link stays
-  }
-}
-window.addEventListener("hashchange", openLink);
-
-const percent = v => v === null || v === undefined ? "" : (100 * v).toFixed(2) + "%";
-
-const rows = {}, keys = {};  // each run's row and legend entry, made once, then updated
-const put = (element, value, key = "textContent") => {  // only what changed: each write has
-  if (element[key] !== value) element[key] = value;     // the page laid out again, every second
-};
-
-function drawRuns() {  // a row per run, a legend entry per run, and the two overlaid charts
-  for (const id of Object.keys(rows)) if (!runs.find(r => r.id === +id)) {
-    rows[id].remove(); keys[id].remove(); delete rows[id]; delete keys[id];
-  }
-  for (const r of runs) {  // ids only grow: a new run's row goes last
-    if (!rows[r.id]) [rows[r.id], keys[r.id]] = [$("runs").appendChild(newRow(r)),
-                                                 $("legend").appendChild(newKey(r))];
-    const row = rows[r.id], key = keys[r.id], cells = row.children;
-    const busy = ["queued", "training"].includes(r.state);
-    put(row.dataset, r.state, "state");
-    row.classList.toggle("selected", r.id === selected);
-    put(cells[0].querySelector(".error"), r.error || "");
-    put(cells[0].querySelector("a"), r.test_accuracy === null, "hidden");
-    put(cells[1], r.state + (r.state === "training" ? ` ${r.epochs_done}/${r.epochs}` : ""));
-    put(cells[2], r.epoch_seconds === null ? "" : r.epoch_seconds.toFixed(2) + " s");
-    put(cells[3], r.loss_before === null ? "" : r.loss_before.toFixed(2));
-    [r.best_val_accuracy, r.train_accuracy, r.test_accuracy].forEach(
-      (v, k) => put(cells[4 + k], percent(v)));
-    put(cells[7].firstChild, busy ? "Stop" : "Remove");
-    put(key, !progress[r.id], "hidden");
-    key.classList.toggle("off", hidden.has(r.id));
-  }
-  const shown = runs.filter(r => progress[r.id] && !hidden.has(r.id));
-  const drawn = JSON.stringify(shown.map(r => [r.id, progress[r.id].version]));
-  if (drawn === drawRuns.drawn) return;  // the charts have not changed
-  drawRuns.drawn = drawn;
-  const epochs = Math.max(1, ...shown.map(r => r.epochs));
-  const losses = shown.map(r => ({points: lossPoints(progress[r.id]), colour: colour(r.id),
-                                  name: `${r.id}: ${r.name}`}));
-  chart($("compare-loss"), losses, "training loss",
-        ...lossRange(losses.flatMap(s => s.points.map(([, l]) => l))), epochs,
-        {log: true, key: false});
-  const val = shown.map(r => ({points: progress[r.id].history.filter(h => h.val_acc !== null)
-    .map(h => [h.epoch, 100 * h.val_acc]), colour: colour(r.id), name: `${r.id}: ${r.name}`,
-    dots: true}));
-  const low = Math.min(90, ...val.flatMap(s => s.points.map(([, a]) => a)));
-  chart($("compare-acc"), val, "validation (%)", Math.floor(low / 20) * 20, 100,
-        epochs, {key: false, unit: "%"});
-}
-
-function newRow(r) {  // its name, command and record link, its figures, Stop or Remove
-  const row = document.createElement("tr");
-  row.dataset.runId = r.id;
-  row.innerHTML = `<td><span class="swatch" style="background: ${colour(r.id)}"></span>` +
-    `<b></b><br><code></code> <a href="/runs/${r.id}" target="_blank">record</a>` +
-    `<div class="error"></div></td>` + ["state", "epoch", "loss at start", "best val", "train",
-    "test"].map(label => `<td data-label="${label}"></td>`).join("") + "<td></td>";
-  row.lastChild.append(Object.assign(document.createElement("button"), {type: "button"}));
-  row.querySelector("b").textContent = `${r.id}: ${r.name}`;
-  row.querySelector("code").textContent = r.command;
-  row.querySelector("button").addEventListener("click", async event => {
-    event.stopPropagation();
-    const busy = ["queued", "training"].includes(row.dataset.state);
-    const response = await fetch(`/runs/${r.id}` + (busy ? "/stop" : ""), busy
-      ? {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}
-      : {method: "DELETE"});
-    if (!response.ok) showError((await response.json()).error);
-    pollSoon();
-  });
-  row.addEventListener("click", () => { select(r.id, false); drawRuns(); pollSoon(); });
-  return row;
-}
-
-function newKey(r) {  // its legend entry: click to hide or show its curves
-  const key = Object.assign(document.createElement("button"), {type: "button"});
-  key.innerHTML = `<span class="swatch" style="background: ${colour(r.id)}"></span>`;
-  key.append(`${r.id}: ${r.name}`);
-  key.addEventListener("click", () => {
-    hidden.has(r.id) ? hidden.delete(r.id) : hidden.add(r.id);
-    drawRuns.drawn = null;
-    drawRuns();
-  });
-  return key;
-}
-
-function select(id, follow) {  // point the rest of the page at run id
-  following = follow;
-  if (id === selected) return;
-  selected = id;
-  [model, version, fetched, answer, fooling] = [null, 0, 0, null, false];
-  $("result").hidden = true;
-  $("dreamt").replaceChildren();
-  $("fooled").hidden = true;
-  const run = runs.find(r => r.id === id);
-  $("training-title").textContent = run ? `Run ${run.id}: ${run.name}` : "Training";
-  show();
-}
-
-// While a run trains, its weights are fetched again (once a second) only while a panel that
-// draws them is on the screen: redrawing 100,000 template pixels unseen would take the
-// training's cores for nothing.
-const onScreen = new Set();
-const panels = new IntersectionObserver(entries => entries.forEach(
-  e => e.isIntersecting ? onScreen.add(e.target) : onScreen.delete(e.target)));
-[$("hidden"), $("templates")].forEach(panel => panels.observe(panel));
-
-let next = null, polling = false;
-function pollSoon() { clearTimeout(next); next = setTimeout(poll, 50); }
-
-async function poll() {  // the runs every second, and the selected run's weights
-  if (polling) return;
-  polling = true;
-  clearTimeout(next);
-  try {
-    runs = await (await fetch("/runs")).json();
-    for (const id of Object.keys(progress)) if (!runs.find(r => r.id === +id)) delete progress[id];
-    for (const r of runs)  // only the runs that moved since
-      if (r.state !== "queued" && (!progress[r.id] || progress[r.id].version !== r.version))
-        progress[r.id] = await (await fetch(`/runs/${r.id}/progress`)).json();
-    const started = runs.filter(r => r.state !== "queued");
-    if (following || !runs.find(r => r.id === selected))
-      select(started.length ? started.at(-1).id : null, true);
-    drawRuns();
-    const p = progress[selected];
-    $("training").hidden = !p || !p.training;
-    if (p && p.training) drawProgress(p);
-    const fresh = p && p.weights && p.version !== version;  // weights newer than those drawn
-    if (fresh && (!model || p.done || (onScreen.size && Date.now() - fetched > 1000))) {
-      [version, fetched] = [p.version, Date.now()];
-      await loadModel();
-    }
-    if (p && p.result) showResult(p.result);
-  } catch (error) {
-    $("status").textContent = "the server has stopped";
-    showError("the server has stopped");
-    polling = false;
-    return;
-  }
-  polling = false;
-  next = setTimeout(poll, 1000);
-}
-clear();
-openLink();
-poll();
-</script>
-</body>
-</html>
-"""
+def load_lab():
+    """The lab, --serve's server and page, is the folder lab/ beside this file, imported only
+    for --serve: this file copied alone runs everything else."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab", "server.py")
+    if not os.path.isfile(path):
+        raise DataError(f"--serve needs the folder lab/ that comes beside {os.path.basename(__file__)}"
+                        " in its repository; everything else runs without it")
+    if "nn_lab" not in sys.modules:
+        # Run as a script, this file is the module __main__: the lab, which imports
+        # nn_from_scratch, must get this very module, not a second copy of it.
+        sys.modules.setdefault("nn_from_scratch", sys.modules[__name__])
+        spec = importlib.util.spec_from_file_location("nn_lab", path)
+        sys.modules["nn_lab"] = lab = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(lab)
+    return sys.modules["nn_lab"]
 
 
 if __name__ == "__main__":

@@ -45,12 +45,12 @@ class Laps:
 def profiled_epoch(X_train, y_train, params, state, rng, lr, epochs):
     """One epoch of train()'s defaults (ReLU, cross-entropy, momentum, shifts, no dropout),
     epoch 1 of `epochs`, every part timed. Returns {part: seconds}."""
-    n, B, L = len(X_train), nn.BATCH_SIZE, len(params) // 2
+    n, B, L = len(X_train), nn.BATCH_SIZE, nn.depth(params)
     steps = math.ceil(n / B)
     t = Laps()
     order = rng.permutation(n)
     t.lap("the shuffle, once an epoch")
-    loss_sum, correct, seen, db_norms, stuck = 0.0, 0, 0, [], []
+    loss_sum, correct, seen, samples = 0.0, 0, 0, []
     for b in range(steps):
         idx = order[b * B:(b + 1) * B]
         X = X_train[idx]
@@ -64,7 +64,7 @@ def profiled_epoch(X_train, y_train, params, state, rng, lr, epochs):
         rate = nn.learning_rate(lr, b, epochs * steps)
         t.lap("bookkeeping")
         # forward_prop
-        A, cache = [X], nn.Cache()
+        A, cache = [X], []
         for l in range(1, L + 1):
             Z = A[l - 1] @ params[f"W{l}"]
             t.lap(f"forward: {'X' if l == 1 else f'A{l - 1}'} @ W{l}")
@@ -89,7 +89,7 @@ def profiled_epoch(X_train, y_train, params, state, rng, lr, epochs):
                 t.lap(f"backward: dZ{l} @ W{l}^T")
                 dZ = dA * nn.ReLU_deriv(cache[2 * l - 4])
                 t.lap("ReLU slope (backward): dA * ReLU_deriv(Z)")
-        grads = {key: grads[key] for key in params}
+        grads = {key: grads[key] for key in nn.arrays(params)}
         t.lap("bookkeeping")
         nn.update_params(params, grads, state, rate)
         t.lap("update: update_params")
@@ -100,14 +100,13 @@ def profiled_epoch(X_train, y_train, params, state, rng, lr, epochs):
         seen += len(idx)
         t.lap("bookkeeping")
         if b % 10 == 0:
-            db_norms.append([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)])
-            stuck.append(nn.stuck_units(cache[0:-2:2], "relu"))
+            samples.append(nn.layer_sample(cache, grads, "relu"))
             t.lap("layer-speed sampling (every 10th step)")
         if b % 100 == 0:
             nn.flush_denormals(params, state)
             t.lap("denormal flush (every 100th step)")
         t.lap("bookkeeping")
-    np.mean(db_norms, axis=0), nn.stuck_shares(stuck, "relu")
+    nn.layer_summary(samples, "relu")
     t.lap("bookkeeping")
     return t.seconds
 

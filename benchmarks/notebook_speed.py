@@ -1,7 +1,7 @@
 """
 benchmarks/notebook_speed.py: does a notebook that imports nn_from_scratch train as fast as
-the command line? Runs the README's notebook example, nn.train(X_train, y_train, epochs=3,
-augment=True), in fresh processes, in turn: train() as it is, which asks glibc to keep the
+the command line? Runs the README's notebook example, nn.train(X_train, y_train,
+epochs=3), in fresh processes, in turn: train() as it is, which asks glibc to keep the
 memory NumPy frees (keep_freed_memory), and train() with that request taken out, as it was
 when only the command line made it. Prints every run's epoch times and the medians.
 
@@ -25,7 +25,7 @@ NOTEBOOK = """if True:
         nn.keep_freed_memory = lambda: None   # glibc's defaults: freed memory goes back
     X, y = nn.load_mnist()
     X_train, y_train, X_test, y_test = nn.split_mnist(X, y)
-    params, history = nn.train(X_train, y_train, epochs=3, augment=True, log=None)
+    params, history = nn.train(X_train, y_train, epochs=3, log=None)
     print(json.dumps([r["seconds"] for r in history]))"""
 
 

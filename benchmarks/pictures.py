@@ -35,7 +35,7 @@ def main():
     import matplotlib.pyplot as plt
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    params, _ = nn.load_params(sys.argv[1])
+    params = nn.load_params(sys.argv[1])
     X, y = nn.load_mnist()
     _, _, X_test, y_test = nn.split_mnist(X, y)
     X = nn.scale_pixels(X_test, params["W1"].dtype)

@@ -7,8 +7,8 @@ writes it back with its outputs, pictures included, so that it reads on GitHub u
 
 It runs beside nn_from_scratch.py, whose functions its drift cell compares with its own,
 on the MNIST that `python nn_from_scratch.py` cached (or else from OpenML). A hash of the
-code cells goes into the notebook's metadata: test_nn.py checks that the outputs were made
-from the code that is there now, and runs the notebook itself, with run() below.
+code cells goes into the notebook's metadata: tests/test_notebook.py checks that the
+outputs were made from the code that is there now, and runs the notebook itself, with run().
 """
 
 import hashlib
