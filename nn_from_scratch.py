@@ -8,18 +8,16 @@ training loop, evaluation, gradient check. Everything after that is plumbing.
     python nn_from_scratch.py --subset 5000 --epochs 5   # a seconds-long experiment
     python nn_from_scratch.py --hidden 256 128       # two hidden layers: 784-256-128-10
     python nn_from_scratch.py --hidden 30 30 30 30 --activation sigmoid  # watch layer 1 stall
-    python nn_from_scratch.py --hidden 32 --optimizer sgd --lr 0.5
     python nn_from_scratch.py --init zeros           # why not start every weight at 0?
     python nn_from_scratch.py --loss mse             # why cross-entropy, not squared error?
     python nn_from_scratch.py --subset 1000 --hidden 800 --epochs 200 --no-augment --dropout 0.5
-    python nn_from_scratch.py --dataset digits       # scikit-learn's bundled 8x8 digits, no download
+    python nn_from_scratch.py --dataset digits       # scikit-learn's 8x8 digits, no download
     python nn_from_scratch.py --save model.npz --show-mistakes 6
     python nn_from_scratch.py --load model.npz --predict my_digit.png
     python nn_from_scratch.py --load model.npz --attack 0.05 0.1 0.2 --dream  # what fools it
     python nn_from_scratch.py --serve                # watch it learn in your browser
-    python nn_from_scratch.py --load model.npz --serve   # draw digits for saved weights
     python nn_from_scratch.py --gradcheck --hidden 7 5 3 --activation tanh
-    python -m pytest -q test_nn.py
+    python -m pytest -q test_nn.py                   # the checks: shapes, gradients, accuracy
 
 The network, one row per example (n examples in a mini-batch):
 
@@ -63,7 +61,7 @@ import numpy as np
 
 HIDDEN = 128           # hidden units, as in the original write-up; (256, 128) for two layers
 ACTIVATION = "relu"    # the hidden layers': "relu" (the write-up's), "sigmoid" or "tanh"
-EPOCHS = 20            # passes over the 55,000 training images, ~0.3 s each
+EPOCHS = 20            # passes over the 55,000 training images (a fifth of a second each)
 BATCH_SIZE = 256       # examples per gradient step; 128 was no more accurate and 25% slower
 OPTIMIZER = "momentum"  # "sgd" (textbook), "momentum" or "adam"
 LR = {"sgd": 0.5, "momentum": 0.2, "adam": 0.005}  # each optimiser's own peak learning
@@ -92,8 +90,7 @@ NUM_CLASSES = 10
 def fetch_mnist(data_home=None):
     """MNIST as X (70000, 784) uint8 pixels 0..255 and y (70000,) uint8 labels 0..9, from
     OpenML: downloaded once (about 15 MB) into data_home (scikit-learn's data folder by
-    default), and parsed on every call (about 20 s, 1 GB). load_mnist(), with the plumbing
-    below, keeps the parsed arrays and reads them again in a fraction of a second."""
+    default), and parsed on every call (about 20 s, 1 GB); load_mnist() keeps the result."""
     from sklearn.datasets import fetch_openml  # imported here: importing scikit-learn takes ~1 s
     where = data_home or "scikit-learn's data folder"
     print(f"fetching MNIST from OpenML into {where} (a one-off: ~15 MB, ~20 s to parse)...",
@@ -172,10 +169,8 @@ def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT):
     init: None matches the activation; "he" or "glorot" picks one; and two classic mistakes
     to learn from: "zeros", every weight 0, so that every unit of a layer computes the same
     thing and gets the same gradient, and nothing tells them apart; "normal", N(0, 1), far
-    too large for 784 inputs: ReLU outputs of ~10 and saturated sigmoids.
-    params["activation"] names the hidden layers' activation, which forward_prop applies: a
-    tanh network run with ReLU reads 55% of the test digits right, not 97%, and nothing
-    would say why. It is an entry of the dict, so that every copy of params keeps it."""
+    too large for 784 inputs: ReLU outputs of ~10 and saturated sigmoids. params names its
+    activation too, an entry that every copy keeps: forward_prop applies it."""
     params = {"activation": activation}
     init = init or default_init(activation)
     for l in range(1, len(sizes)):
@@ -255,10 +250,9 @@ def softmax(Z):
 
 
 def forward_prop(params, X, masks=None):
-    """Run X (n, 784) through the layers l = 1..L. Returns the cache [Z1, A1, ..., ZL, AL],
-    what backward_prop needs; the last, AL (n, 10), holds the class probabilities.
-    masks: in training with dropout, one per hidden layer (dropout_masks), which
-    backward_prop must be given too; None otherwise."""
+    """Run X (n, 784) through the layers l = 1..L. Returns the cache [Z1, A1, ..., ZL, AL]
+    that backward_prop needs; the last, AL (n, 10), holds the class probabilities. masks:
+    in training with dropout, one per hidden layer (dropout_masks), else None."""
     g = ACTIVATIONS[params["activation"]][0]   # the hidden layers' activation
     L = depth(params)                          # W1, b1, ..., WL, bL
     A, cache = X, []                           # A0 = X, the input (n, 784)
@@ -272,10 +266,9 @@ def forward_prop(params, X, masks=None):
 
 
 def dropout_masks(params, n, p, rng):
-    """Inverted dropout's masks for a batch of n: one (n, sizes[l]) array per hidden layer,
-    each entry 0 with probability p (that unit is dropped for that example) and 1 / (1 - p)
-    otherwise, so that a unit's expected output is the same as without dropout: predict()
-    then uses the whole network as it is, with no masks and no rescaling."""
+    """Inverted dropout's masks for a batch of n: one (n, sizes[l]) array per hidden layer, 0
+    with probability p (the unit is dropped for that example) and 1 / (1 - p) otherwise, so
+    that a unit's expected output is unchanged: predict() uses the whole network as it is."""
     L, dtype = depth(params), params["W1"].dtype
     return [(rng.random((n, len(params[f"b{l}"])), dtype=np.float32) >= p)
             * dtype.type(1 / (1 - p)) for l in range(1, L)]
@@ -338,12 +331,10 @@ def backward_prop(params, X, Y, cache, loss=LOSS, masks=None, into_input=False):
 
 
 def input_gradient(params, X, Y):
-    """dloss/dX (n, 784): how the mean cross-entropy changes with each pixel of each image,
-    the same chain rule taken one layer further, through W1. It is what the network
-    responds to: a step of eps along its sign raises the loss the most, to first order, of
-    any change of at most eps per pixel (a fooling image); a step against it raises the
-    probability of the labels Y (a dream); its size shows which pixels decide (saliency).
-    Y: one-hot (n, 10), the answers to judge."""
+    """dloss/dX (n, 784) for the one-hot answers Y (n, 10): the chain rule taken one layer
+    further, through W1. A step of eps along its sign raises the loss the most of any change
+    of at most eps a pixel (a fooling image); a step against it raises the probability of Y
+    (a dream); its size shows which pixels decide (saliency)."""
     cache = forward_prop(params, X)
     return backward_prop(params, X, Y, cache, into_input=True)[1]
 
@@ -363,12 +354,10 @@ def init_optimizer(params, optimizer):
 
 def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENTUM,
                   weight_decay=WEIGHT_DECAY, beta1=0.9, beta2=0.999, eps=1e-8):
-    """One step downhill, P <- P - step. lr is this step's learning rate.
-    Each P - step is written over step, a new array this thread has just made, and replaces
-    P in params, rather than being written into P (P -= step): the forward pass's BLAS
-    threads have just read P on the other core, and writing into it then took, at times,
-    3x as long (W1, the step included: 134 us a step against 42 us, a tenth of the epoch;
-    docs/speed.md). The optimiser's state, which only this thread touches, changes in place."""
+    """One step downhill, P <- P - step, with lr this step's learning rate. P - step is
+    written over step and replaces P in params, not written into P (P -= step): the BLAS
+    threads of the forward pass have just read P on the other core, and writing into it
+    took, at times, 3x as long (docs/speed.md). The optimiser's state changes in place."""
     state["t"] += 1
     t = state["t"]
     for key, g in grads.items():
@@ -396,24 +385,17 @@ def default_lr(optimizer, momentum=MOMENTUM, batch_size=BATCH_SIZE, n_train=None
                activation=ACTIVATION, loss=LOSS):
     """The optimiser's own peak learning rate, LR[optimizer], chosen at batch 256, momentum
     0.9 and one hidden ReLU layer, adapted to the rest (validation accuracy, docs/defaults.md):
-    - a batch of B examples gives a gradient whose noise grows as 1 / sqrt(B), so below 256
-      the rate shrinks by sqrt(B / 256): momentum at batch 16 reached 98.8% instead of 64%,
-      Adam 98.8% instead of 98.5%. A batch of the whole training set has no noise to fear;
-    - momentum's steps add up to 1 / (1 - momentum) times a single one, so above 0.9 the
-      rate shrinks by as much, keeping the longest step the one chosen: momentum 0.99
-      reached 98.4% instead of 93.2%;
+    - a batch of B has gradient noise ~ 1 / sqrt(B): below 256 the rate shrinks by
+      sqrt(B / 256) (momentum at batch 16: 98.8% instead of 64%), unless B is all the data;
+    - momentum's steps add up to 1 / (1 - momentum) single ones: above 0.9 the rate shrinks
+      by as much (momentum 0.99: 98.4% instead of 93.2%);
     - tanh and sigmoid take LR_ACTIVATION times the rate: a sigmoid's slope is at most 1/4;
-    - depth hidden layers: each layer's step moves the output, and with ReLU or tanh, which
-      pass the gradient back whole, the steps add up, so past two layers the rate shrinks
-      as 2 / depth (four layers of 128: 98.54% at 0.1, 98.08% at 0.2). Each sigmoid layer
-      passes back at most 1/4 of the gradient, so the deeper, the smaller the first
-      layers' steps: the rate grows as depth instead (four layers of 128: 98.20% at 2.0,
-      97.26% at 0.5). Adam scales each step to about lr whatever the gradient, and keeps
-      its rate at any depth.
-    Larger batches and less momentum keep the rate: scaling it up measured no better.
-    - squared error starts from LR_MSE[optimizer] instead: its gradient carries the
-      softmax's slope, a factor under 1/4, so (S)GD needs a larger rate for the same step;
-      Adam scales its steps to about lr, and keeps its rate."""
+    - ReLU and tanh layers pass the gradient back whole, so past two the steps add up and
+      the rate shrinks as 2 / depth (four layers of 128: 98.54% at 0.1, 98.08% at 0.2);
+      sigmoid layers pass back at most 1/4 each, so it grows as depth (98.20% at 2.0,
+      97.26% at 0.5). Adam scales each step to about lr, and keeps its rate at any depth;
+    - squared error starts from LR_MSE: its gradient carries the softmax's slope, under 1/4.
+    Larger batches and less momentum keep the rate: scaling it up measured no better."""
     lr = (LR_MSE if loss == "mse" else LR)[optimizer] * LR_ACTIVATION[activation]
     if batch_size < BATCH_SIZE and (n_train is None or batch_size < n_train):
         lr *= math.sqrt(batch_size / BATCH_SIZE)
@@ -510,10 +492,9 @@ def train(X_train, y_train, X_val=None, y_val=None, log=print, watch=None, stop=
 # would warn about that on every step; instead train() checks each step's loss and stops.
 @np.errstate(over="ignore", invalid="ignore")
 def train_step(params, state, X, Y, lr, cfg, masks=None):
-    """One step of gradient descent on the mini-batch X (B, d), Y (B, 10): forward, loss,
-    backward, update, with the loss and optimiser of cfg (check_training's). Returns the
-    batch's loss, forward_prop's cache (its last entry the class probabilities, (B, 10))
-    and the gradients."""
+    """One step of gradient descent on the mini-batch X (B, d), Y (B, 10), with cfg's loss and
+    optimiser: forward, loss, backward, update. Returns the loss, forward_prop's cache and
+    the gradients."""
     cache = forward_prop(params, X, masks)
     loss = LOSSES[cfg.loss](cache[-1], Y)
     grads = backward_prop(params, X, Y, cache, cfg.loss, masks)
@@ -522,8 +503,7 @@ def train_step(params, state, X, Y, lr, cfg, masks=None):
 
 
 def validation_accuracy(params, X_val, y_val):
-    """The share of X_val read right, None without validation images. Weights on their way
-    to inf may overflow here: NumPy need not warn, the next step's loss stops the run."""
+    """The share of X_val read right (None without); weights bound for inf may overflow."""
     if X_val is None:
         return None
     with np.errstate(over="ignore", invalid="ignore"):
@@ -531,10 +511,8 @@ def validation_accuracy(params, X_val, y_val):
 
 
 def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=LOSS):
-    """(the loss, 'loss before training: 2.4096 on the 5,000 validation images (ln 10 =
-    2.3026 for a network that knows nothing)'): a network that gives each of k classes 1/k
-    has a cross-entropy of ln k. Small random weights start there; a far larger loss means
-    confident answers before any learning, from weights that are too large."""
+    """(the loss, its line): a network that gives each of k classes 1/k has a cross-entropy of
+    ln k; far more means confident answers before any learning, from too large weights."""
     X, y, which = ((X_val, y_val, "validation") if X_val is not None else
                    (X_train[:VAL_SIZE], y_train[:VAL_SIZE], "first training"))
     k = params[f"W{depth(params)}"].shape[1]
@@ -548,46 +526,34 @@ def loss_before_training(params, X_train, y_train, X_val=None, y_val=None, loss=
 
 def format_epoch(r, cfg):
     """One line per epoch. With two or more hidden layers it ends with how fast each hidden
-    layer learns, as a multiple of the last one's: 0.01x there means 100 times slower; then,
-    with two or more or with an unusual init, each hidden layer's share of dead units or
-    saturated outputs."""
-    epochs = cfg.epochs
-    units = len(cfg.sizes) > 3 or cfg.init not in (None, default_init(cfg.activation))
+    layer learns, as a multiple of the last one's (0.01x: 100 times slower), and then, there
+    or after an unusual init, each hidden layer's share of dead units or saturated outputs."""
     val = "" if r["val_acc"] is None else f" | val {100 * r['val_acc']:5.2f}%"
     speeds = r["db_norm"][:-1]  # the hidden layers'
     layers = "" if len(speeds) < 2 else " | layers learn " + " ".join(
         f"{s / max(speeds[-1], 1e-30):.2g}x" for s in speeds)
-    if units:
+    if len(cfg.sizes) > 3 or cfg.init not in (None, default_init(cfg.activation)):
         kind = "dead" if "dead" in r else "saturated"
         layers += f" | {kind} " + " ".join(f"{100 * share:.0f}%" for share in r[kind])
-    return (f"epoch {r['epoch']:{len(str(epochs))}d}/{epochs} | loss {r['loss']:.4f} | "
+    return (f"epoch {r['epoch']:{len(str(cfg.epochs))}d}/{cfg.epochs} | loss {r['loss']:.4f} | "
             f"train {100 * r['train_acc']:5.2f}%{val} | lr {r['lr']:.4f} | "
             f"{r['seconds']:.1f}s{layers}")
 
 
 # What train() takes: every setting checked once, here, for train() and the command line.
 
-def defaults():
-    """train()'s settings and their defaults: the config block as it is at the time of the
-    call, so that nn.EPOCHS = 5 changes train()'s runs and the command line's alike. None:
-    the value that suits the rest (check_training)."""
-    return {"hidden": HIDDEN, "activation": ACTIVATION, "init": INIT, "loss": LOSS,
-            "dropout": DROPOUT, "epochs": EPOCHS, "batch_size": None, "lr": None,
-            "optimizer": OPTIMIZER, "schedule": SCHEDULE, "momentum": MOMENTUM,
-            "weight_decay": WEIGHT_DECAY, "augment": None, "dtype": DTYPE, "seed": SEED,
-            "num_classes": NUM_CLASSES}
-
-
 def check_training(X_train, y_train, X_val=None, y_val=None, **settings):
-    """Everything train() is given, checked before any work, so that a mistake is a ValueError
-    in one line rather than a NumPy error mid-run: the data (check_data) and the settings
-    (check_settings). Returns the data and cfg, the settings as a namespace, each one left
-    out taken from defaults() and each None made the value that suits the rest (fill_in)."""
-    cfg = defaults()
-    unknown = settings.keys() - cfg.keys()
-    if unknown:
-        raise TypeError(f"train() has no setting {', '.join(sorted(unknown))}; it takes "
-                        f"{', '.join(cfg)}")
+    """Everything train() is given, checked before any work (a ValueError in one line, not a
+    NumPy error mid-run): the data (check_data) and the settings (check_settings). Returns
+    the data and cfg, a namespace of the settings: those left out read from the config block
+    now, so nn.EPOCHS = 5 changes train() and main() alike; each None filled in (fill_in)."""
+    cfg = dict(hidden=HIDDEN, activation=ACTIVATION, init=INIT, loss=LOSS, dropout=DROPOUT,
+               epochs=EPOCHS, batch_size=None, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
+               momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=None, dtype=DTYPE,
+               seed=SEED, num_classes=NUM_CLASSES)
+    if settings.keys() - cfg.keys():
+        raise TypeError(f"train() has no setting {', '.join(sorted(settings.keys() - cfg.keys()))}"
+                        f"; it takes {', '.join(cfg)}")
     cfg = SimpleNamespace(**{**cfg, **settings})
     X_train, y_train = check_data(X_train, y_train, cfg.num_classes)
     if X_val is not None:
@@ -610,15 +576,14 @@ CHOICES = {"activation": ACTIVATIONS, "init": (None, *INITS), "loss": LOSSES, "o
 
 
 def check_settings(cfg, n_train=None, name=str):
-    """Raise a ValueError naming the first setting of cfg (a namespace: train()'s, or the
-    command line's flags) that is not one of its choices or is out of its range. None means
-    the default and passes. name(key) is how the caller calls it: epochs, or --epochs."""
+    """Raise a ValueError naming the first setting of cfg (train()'s, or the flags) off its
+    choices or range; None, the default, passes. name(key): epochs, or --epochs."""
     for key, choices in CHOICES.items():
         value = getattr(cfg, key, None)
-        value = np.dtype(value).name if key == "dtype" and value is not None else value
-        if value is not None and value not in choices:
-            raise ValueError(f"{name(key)} must be one of "
-                             f"{', '.join(str(c) for c in choices if c is not None)}; got {value!r}")
+        if value is not None and (np.dtype(value).name if key == "dtype" else value) not in \
+                choices:
+            raise ValueError(f"{name(key)} must be one of {', '.join(filter(None, choices))}; "
+                             f"got {value!r}")
     whole = (int, np.integer)
     for key, ok, words in [
             ("epochs", lambda v: isinstance(v, whole) and v >= 1, "a whole number >= 1"),
@@ -632,82 +597,71 @@ def check_settings(cfg, n_train=None, name=str):
             ("seed", lambda v: isinstance(v, whole) and v >= 0, "a whole number >= 0")]:
         value = getattr(cfg, key, None)
         if value is not None and not ok(value):
-            raise ValueError(f"{name(key)} must be {words} (got {value:,})" if isinstance(
-                value, whole) else f"{name(key)} must be {words} (got {value})")
+            raise ValueError(f"{name(key)} must be {words} (got {value})")
 
 
 def fill_in(cfg, n_train, n_features):
-    """Each setting of cfg left None made the value that suits the rest: hidden the config's
-    HIDDEN, batch_size BATCH_SIZE (or all n_train examples, if fewer), lr the one that suits
-    the optimiser, the batch, the depth, the activation and the loss (default_lr), augment
-    AUGMENT on 28x28 images (MNIST's, where it was chosen) and off otherwise."""
+    """Each setting of cfg left None made the value that suits the rest: hidden HIDDEN,
+    batch_size BATCH_SIZE (all n_train examples, if fewer), lr default_lr's, augment AUGMENT
+    on 28x28 images (MNIST's, where it was chosen) and off on others."""
     cfg.hidden = HIDDEN if cfg.hidden is None else cfg.hidden
     cfg.batch_size = cfg.batch_size or min(BATCH_SIZE, n_train)
     if cfg.lr is None:
-        hidden_layers = 1 if np.ndim(cfg.hidden) == 0 else len(cfg.hidden)
         cfg.lr = default_lr(cfg.optimizer, cfg.momentum, cfg.batch_size, n_train,
-                            hidden_layers, cfg.activation, cfg.loss)
+                            np.size(cfg.hidden), cfg.activation, cfg.loss)
     if cfg.augment is None:
         cfg.augment = AUGMENT and n_features == 28 * 28
 
 
-# Looking inside train(): how fast each layer learns, and the units that cannot learn. A
-# ReLU that is off for every example passes back no gradient and so never comes back on:
-# it is dead. A sigmoid or tanh near either end of its range has a slope near 0 and learns
-# as slowly.
-SATURATED = {"sigmoid": math.log(199), "tanh": math.atanh(0.99)}  # |z| beyond which g(z) is
-# within 1% of its range's end (sigmoid > 0.995 or < 0.005, |tanh| > 0.99): slope < 2% of most
+# Looking inside train(): how fast each layer learns, and the units that cannot learn: a ReLU
+# off for every example gets no gradient and never comes back on (dead); a sigmoid or tanh
+# near either end of its range has a slope near 0 (saturated).
+SATURATED = {"sigmoid": math.log(199), "tanh": math.atanh(0.99)}  # |z| where g(z) is within
+# 1% of its range's end (sigmoid 0.995, tanh 0.99) and its slope under 2% of its most
 
 
 def layer_sample(cache, grads, activation):
-    """What one step shows of the layers (train() takes one every 10th step: 0.1% of the
-    default epoch, benchmarks/facts.py): how fast each layer learns, the length of its bias
-    gradient ||dloss/db_l|| (Nielsen, "Neural Networks and Deep Learning", chapter 5; a
-    bias moves by lr times it, and so, on average, do the weights beside it), (L,); and
-    stuck_units of the hidden pre-activations Z1, ..., Z(L-1)."""
+    """What a step shows of the layers, (L,) each: how fast each learns, the length of its bias
+    gradient ||dloss/db_l|| (Nielsen's book, chapter 5: a bias moves by lr times it, and so,
+    on average, do the weights beside it); and the stuck_units of Z1, ..., Z(L-1)."""
     L = len(cache) // 2
     return ([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)],
             stuck_units(cache[0:-2:2], activation))
 
 
 def layer_summary(samples, activation):
-    """An epoch's layer_samples -> {"db_norm": the mean of each layer's, (L,), and "dead"
-    or "saturated": stuck_shares, (L - 1,)}."""
+    """An epoch's layer_samples -> {"db_norm": each layer's mean, and stuck_shares}."""
     norms, stuck = zip(*samples)
     return {"db_norm": np.mean(norms, axis=0).tolist(), **stuck_shares(stuck, activation)}
 
 
 def stuck_units(Zs, activation):
-    """One sample, from a batch's hidden pre-activations Zs = [Z1, ..., Z(L-1)], each
-    (B, sizes[l]): for ReLU, each layer's (sizes[l],) units that were on for an example;
-    for sigmoid and tanh, each layer's share of outputs that are saturated."""
+    """One sample, from a batch's hidden pre-activations [Z1, ..., Z(L-1)], (B, sizes[l]) each:
+    for ReLU each layer's units that were on for an example, else its share saturated."""
     if activation == "relu":
         return [(Z > 0).any(axis=0) for Z in Zs]
     return [np.count_nonzero(np.abs(Z) > SATURATED[activation]) / Z.size for Z in Zs]
 
 
 def stuck_shares(samples, activation):
-    """An epoch's samples of stuck_units -> {"dead": per hidden layer, the share of units
-    that were on for no sampled example} for ReLU, {"saturated": the share of outputs}
-    otherwise."""
+    """An epoch's stuck_units -> {"dead": each hidden layer's share of units on for no sampled
+    example} for ReLU, {"saturated": its share of saturated outputs} otherwise."""
     if activation == "relu":
         return {"dead": [1 - float(np.mean(np.any(layer, axis=0))) for layer in zip(*samples)]}
     return {"saturated": [float(np.mean(layer)) for layer in zip(*samples)]}
 
 
 def distinct_features(W, b):
-    """How many different things the units of a layer compute: the rank of its weights and
-    biases, stacked (fan_in + 1, width), to 1e-3 of the largest singular value. 0 when every
-    weight is 0, 1 when every unit is a copy of one, the width when no two are alike."""
+    """How many different things a layer's units compute: the rank of [W; b] (fan_in + 1,
+    width) to 1e-3 of its largest singular value: 0 if all weights are 0, 1 for copies."""
     s = np.linalg.svd(np.vstack([W, b]).astype(np.float64), compute_uv=False)
     return int(np.count_nonzero(s > 1e-3 * s[0])) if s[0] > 0 else 0
 
 
 def symmetry_note(params, dropout=DROPOUT):
-    """After starting from init="zeros", where every unit of a layer is the same, the line
-    that says whether training ever told them apart."""
-    L = depth(params)
-    counts = [distinct_features(params[f"W{l}"], params[f"b{l}"]) for l in range(1, L)]
+    """After init="zeros", every unit of a layer the same: did training tell them apart?"""
+    counts = [distinct_features(params[f"W{l}"], params[f"b{l}"])
+              for l in range(1, depth(params))]
     if max(counts) <= 1:
         return ("hidden units identical: symmetry was never broken (all the units of a layer "
                 "started the same, so each got the same gradient and stayed the same)")
@@ -722,34 +676,24 @@ def symmetry_note(params, dropout=DROPOUT):
 # 4b. Two speed tricks. Neither changes a number; a learner can skip them.
 
 def flush_denormals(params, state):
-    """Set weights and optimiser state below 1e-30 to 0, before they reach float32's subnormal
-    range (< 1.2e-38), where arithmetic is ~20x slower on most CPUs. Two things drive values
-    there. A pixel that is blank in a whole run of batches (MNIST's borders) gets zero
-    gradients, so its momentum decays by 0.9 a step: 175 steps from 1e-30 to subnormal, so
-    flushing every 100 steps is enough. And a hidden unit that has switched off for good gets
-    only weight decay's gradient, which Adam scales up, so its weights shrink geometrically to
-    0: with --optimizer adam --lr 0.2, 3/4 of W1 was subnormal by epoch 8 and epochs took 6-8x
-    longer. A weight of 1e-30 changes no output in float32, so zeroing it changes no result.
-    (Without the flush, --weight-decay 0 epochs measured 1.2-1.5x slower: benchmarks/facts.py.)"""
+    """Set weights and optimiser state below 1e-30 to 0 before they reach float32's subnormal
+    range (< 1.2e-38), ~20x slower: a blank pixel's momentum decays by 0.9 a step, and Adam
+    shrinks a dead unit's weights geometrically. 1e-30 changes no output (docs/speed.md)."""
     for group in (arrays(params), state.get("v", {}), state.get("m", {})):
         for A in group.values():
             A[np.abs(A) < 1e-30] = 0
 
 
 def keep_freed_memory():
-    """Ask glibc's malloc (Linux) to keep the memory NumPy frees rather than hand it back to
-    the OS. Every training step frees and re-allocates a few MB of arrays; by default glibc
-    returns that memory and then page-faults it back in, 4 KB at a time, which costs up to
-    half an epoch. train() asks for this, for the rest of the process, so that a notebook
-    trains as fast as the command line. Elsewhere (macOS, Windows, musl) this does nothing."""
-    if not sys.platform.startswith("linux"):  # on Windows even CDLL(None) fails
-        return
+    """Ask glibc's malloc (Linux) to keep the memory NumPy frees: by default it hands each
+    step's few MB back to the OS and page-faults them in again, up to half an epoch. It lasts
+    for the process; elsewhere (macOS, Windows, musl) this does nothing."""
     import ctypes
     try:
-        libc = ctypes.CDLL(None)
+        libc = ctypes.CDLL(None)    # (on Windows a TypeError; off glibc no mallopt)
         libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GB of freed memory
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: serve blocks up to 32 MB from the heap
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         pass
 
 
@@ -811,11 +755,9 @@ def confused_pairs(C, top=5):
 # 6. Checking the gradients: backprop against the definition of a derivative
 
 def numerical_gradients(params, X, Y, h=1e-5, loss=LOSS, masks=None):
-    """dloss/dP for every entry of every parameter by central differences,
-    (loss(P + h) - loss(P - h)) / 2h, whose error is O(h^2) plus float64 round-off of
-    ~1e-16 / h: h = 1e-5 keeps both small. Slow: two forward passes per entry, so use it on
-    a small network, in float64. masks: dropout's, held fixed, so that the loss is a
-    function of the parameters alone."""
+    """dloss/dP for every entry of every parameter by central differences, (loss(P + h) -
+    loss(P - h)) / 2h: error O(h^2) plus round-off ~1e-16 / h, both small at h = 1e-5 in
+    float64. Two forward passes per entry: for small networks. masks: dropout's, fixed."""
     def value():
         return LOSSES[loss](forward_prop(params, X, masks)[-1], Y)
     grads = {}
@@ -834,22 +776,19 @@ def numerical_gradients(params, X, Y, h=1e-5, loss=LOSS, masks=None):
 
 
 def relative_error(a, b):
-    """||a - b|| / (||a|| + ||b||) over all the entries of a parameter: 0 where a and b agree,
-    1 where they have nothing in common. Over the whole array, not entry by entry, because
-    central differences are off by ~1e-11 whatever the size of the derivative: an entry of
-    ~1e-6 (deep behind sigmoids, or a unit dropped for most of the batch) would show 1e-5
-    although backprop is exact, and the check would fail on noise (entry by entry, seeds
-    0-3 reached 1.4e-5 with sigmoid and 2.9e-4 with dropout; this way, 1.1e-7 at most)."""
+    """||a - b|| / (||a|| + ||b||) over a whole parameter: 0 where a and b agree, 1 where they
+    have nothing in common. Not entry by entry: central differences are off by ~1e-11 at
+    any size, so an entry of ~1e-6 (deep behind sigmoids, or a unit mostly dropped) would
+    fail on noise (seeds 0-3 reached 2.9e-4 entry by entry; this way 1.1e-7 at most)."""
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12))
 
 
 def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolerance=1e-6,
                    loss=LOSS, dropout=0.0):
     """backward_prop against numerical_gradients, every entry of every parameter, on a small
-    random float64 network of the given layer sizes, with non-zero biases and a batch of n
-    examples, for the loss given and, with dropout > 0, through one fixed set of dropout
-    masks. One row per parameter: its largest gradient, its largest absolute error, its
-    relative error over the whole array (relative_error), and ok."""
+    random float64 network of the given sizes with non-zero biases, n examples, the loss
+    given and, with dropout > 0, one fixed set of masks. A row per parameter: its largest
+    gradient and absolute error, relative_error, and ok."""
     rng = np.random.default_rng(seed)
     params = init_params(sizes, rng, np.float64, activation)
     for l in range(1, len(sizes)):
@@ -880,24 +819,17 @@ def check_data(X, y=None, num_classes=NUM_CLASSES, n_features=None):
     or bools are paper and ink; labels as text ('5', fetch_openml's), as whole floats or
     as one-hot rows become integers. Returns (X, y); X (n, d) uint8 or floats in [0, 1]."""
     X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"X must hold numbers, pixels 0..255 or 0..1; got {X.dtype}")
-    if X.ndim == 3:
-        X = X.reshape(len(X), -1)                      # (n, h, w) -> (n, h * w)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array, one row per example; got shape {X.shape}")
+    X = X.reshape(len(X), -1) if X.ndim == 3 else X    # images (n, h, w) -> rows (n, h * w)
+    if X.dtype.kind not in "biuf" or X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array of pixels, numbers 0..255 or 0..1, one row per "
+                         f"example; got {X.dtype} of shape {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features per row; the weights take {n_features}")
     if X.dtype != np.uint8 and X.size:
         low, high = X.min(), X.max()
-        if not np.isfinite(low) or not np.isfinite(high):
-            raise ValueError("X's pixels must be finite numbers (found inf or nan)")
-        if low < 0:
-            raise ValueError(f"X holds pixels from {low:g} to {high:g}; negative values look "
-                             "standardised (mean 0): pass the pixels as 0..255 or as 0..1")
-        if high > 255:
-            raise ValueError(f"X holds pixels up to {high:g}, more than 8-bit 0..255 (16-bit "
-                             "images go to 65535): pass them scaled to 0..255 or to 0..1")
+        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low and high <= 255):
+            raise ValueError(f"X holds pixels from {low:g} to {high:g}: pass them as 0..255 or "
+                             "as 0..1 (not standardised to mean 0, nor 16-bit)")
         if high > 1:
             X = np.rint(X).astype(np.uint8)            # raw pixels 0..255, as bytes
         elif X.dtype.kind != "f":
@@ -913,11 +845,10 @@ def check_data(X, y=None, num_classes=NUM_CLASSES, n_features=None):
                              f"{str(y.flat[0])!r}") from None
     if y.shape == (len(X), num_classes) and np.all(np.sort(y, axis=1) == np.eye(num_classes)[-1]):
         y = y.argmax(axis=1)                           # one-hot rows: a single 1 in each
-    if y.shape != (len(X),):
-        raise ValueError(f"y must hold one label per row of X: X has {len(X):,} rows, y has "
+    if y.shape != (len(X),) or len(y) == 0:
+        raise ValueError("no examples: X and y are empty" if y.shape == (0,) == X.shape[:1] else
+                         f"y must hold one label per row of X: X has {len(X):,} rows, y has "
                          f"shape {y.shape}")
-    if len(y) == 0:
-        raise ValueError("no examples: X and y are empty")
     if y.dtype.kind not in "iuf" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)) \
             or y.min() < 0 or y.max() >= num_classes:
         raise ValueError(f"y must hold integer labels from 0 to {num_classes - 1}")
@@ -925,9 +856,8 @@ def check_data(X, y=None, num_classes=NUM_CLASSES, n_features=None):
 
 
 # ============================================================================
-# Plumbing. The network is complete above; what follows loads data from other places,
-# caches MNIST, saves and loads weights, draws what the network does, and reads the
-# command line.
+# Plumbing. The network is complete above; what follows caches MNIST, loads other data,
+# saves and loads weights, draws what the network does, and reads the command line.
 
 class DataError(ValueError):
     """A data or weights file that cannot be used; the message names it and what was expected."""
@@ -950,9 +880,8 @@ def default_data_home():
 
 
 def load_mnist(data_home=None):
-    """MNIST as fetch_mnist() gives it, X (70000, 784) and y (70000,), both uint8. The first
-    call fetches and parses it, then keeps a compressed copy in data_home (scikit-learn's
-    data folder by default) that later calls read in a fraction of a second."""
+    """MNIST as fetch_mnist() gives it: fetched and parsed on the first call, then kept,
+    compressed, in data_home, from where later calls read it in a fraction of a second."""
     data_home = os.path.expanduser(data_home or default_data_home())
     cached = read_mnist_cache(data_home)
     if cached is not None:
@@ -965,8 +894,6 @@ def load_mnist(data_home=None):
 def read_mnist_cache(data_home):
     """(X, y) from the cache file, or None when there is none or it cannot be used."""
     path = os.path.join(data_home, CACHE_NAME)
-    if not os.path.exists(path):
-        return None
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
             X, y = f["X"], f["y"]
@@ -974,15 +901,15 @@ def read_mnist_cache(data_home):
                 or y.dtype != np.uint8 or y.max() > 9:
             raise ValueError(f"arrays X {X.dtype}{X.shape}, y {y.dtype}{y.shape} are not MNIST's")
         return X, y
+    except FileNotFoundError:
+        return None
     except Exception as e:  # any unreadable cache is rebuilt: it is only a copy
         print(f"note: cannot use the MNIST cache {path} ({e}); rebuilding it", flush=True)
-        return None
 
 
 def write_mnist_cache(data_home, X, y):
-    """Write the cache atomically: to a temporary file first, then renamed into place, so that
-    a run reading it at the same time never sees half a file. A folder that cannot be
-    written is no error: the run goes on, and the next run parses again."""
+    """Write the cache atomically (atomic_write): a run reading it meanwhile never sees half a
+    file. A folder that cannot be written is no error: the next run parses again."""
     path = os.path.join(data_home, CACHE_NAME)
     try:
         atomic_write(path, lambda f: np.savez_compressed(f, X=X, y=y))
@@ -1011,7 +938,7 @@ def atomic_write(path, write):
 # Each returns (X_train, y_train, X_test, y_test, description).
 
 def load_digits_data(seed, test_fraction=0.2):
-    """scikit-learn's bundled 1,797 8x8 digits (pixels 0..16, rescaled to 0..255), split at random."""
+    """scikit-learn's bundled 1,797 8x8 digits (pixels 0..16 made 0..255), split at random."""
     from sklearn.datasets import load_digits
     X, y = load_digits(return_X_y=True)
     X = np.rint(X * (255 / 16)).astype(np.uint8)  # (1797, 64)
@@ -1026,9 +953,7 @@ def random_split(X, y, test_fraction, seed):
 
 def load_data_path(path, seed, test_fraction=0.2):
     """MNIST-format data from local files: a .npz, or a folder of IDX or CSV files."""
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file or folder; --data takes a .npz file or a folder "
-                        "of IDX or CSV files")
+    takes = "--data takes a .npz file or a folder of IDX or CSV files"
     if os.path.isdir(path):
         files = os.listdir(path)
         if any(name.startswith(("train-images", "t10k-images")) for name in files):
@@ -1038,20 +963,22 @@ def load_data_path(path, seed, test_fraction=0.2):
         else:
             raise DataError(f"{path}: no IDX files (train-images-idx3-ubyte, ...) or CSV files "
                             "(mnist_train.csv, mnist_test.csv) in this folder")
+    elif not os.path.exists(path):
+        raise DataError(f"{path}: no such file or folder; {takes}")
     elif path.lower().endswith(".npz"):
         arrays = load_npz(path, seed, test_fraction)
     elif path.lower().endswith(".csv"):
         raise DataError(f"{path}: for CSV files, --data takes the folder that holds the training "
                         f"and the test CSV: --data {os.path.dirname(path) or '.'}")
     else:
-        raise DataError(f"{path}: --data takes a .npz file or a folder of IDX or CSV files")
+        raise DataError(f"{path}: {takes}")
     X_train, y_train, X_test, y_test = arrays
     return (check_images(X_train, y_train, path + " (train)")
             + check_images(X_test, y_test, path + " (test)") + (path,))
 
 
 def load_npz(path, seed, test_fraction):
-    """This project's cache format (X, y) or Keras' mnist.npz (x_train, y_train, x_test, y_test)."""
+    """This project's cache format (X, y) or Keras' mnist.npz (x_train, y_train, x_test, ...)."""
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files}
@@ -1064,9 +991,7 @@ def load_npz(path, seed, test_fraction):
         if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):  # before the split pairs them up
             raise DataError(f"{path}: X holds {len(X) if X.ndim else 0:,} images and y "
                             f"{len(y) if y.ndim else 0:,} labels; they must pair up one to one")
-        if len(X) == 70000:
-            return split_mnist(X, y)
-        return random_split(X, y, test_fraction, seed)
+        return split_mnist(X, y) if len(X) == 70000 else random_split(X, y, test_fraction, seed)
     raise DataError(f"{path}: expected arrays X and y, or x_train, y_train, x_test and y_test; "
                     f"found {', '.join(sorted(arrays)) or 'none'}")
 
@@ -1145,16 +1070,15 @@ def bad_csv_line(path, header):
         if len(values) != width:
             return f"line {number} has {len(values)} values, the first row {width}"
         try:
-            [float(v) for v in values]
+            list(map(float, values))
         except ValueError:
             return f"line {number} holds something that is not a number"
     return "not a CSV of numbers"
 
 
 def check_images(X, y, source):
-    """A data file's images and labels as (n, 784) uint8 pixels and (n,) uint8 labels 0..9,
-    checked and read as check_data reads them (raw or scaled pixels, labels as numbers, text
-    or one-hot rows); DataError, naming the file, for anything else."""
+    """A data file's (n, 784) uint8 pixels and (n,) uint8 labels, read as check_data reads
+    them; DataError, naming the file, for anything else."""
     try:
         X, y = check_data(X, y)
     except ValueError as e:
@@ -1165,17 +1089,6 @@ def check_images(X, y, source):
     if X.dtype != np.uint8:
         X = np.rint(X * 255).astype(np.uint8)  # scaled pixels, kept as bytes 0..255
     return X, y.astype(np.uint8)
-
-
-MNIST_LABELS_SHA256 = "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"
-
-
-def is_mnist(y_train):
-    """Whether y_train are MNIST's 60,000 training labels in their order (from OpenML, or a
-    copy given with --data), and not those of another 28x28 dataset such as Fashion-MNIST."""
-    import hashlib
-    return len(y_train) == 60000 and hashlib.sha256(
-        np.asarray(y_train, dtype=np.uint8).tobytes()).hexdigest() == MNIST_LABELS_SHA256
 
 
 def load_dataset(args):
@@ -1206,10 +1119,8 @@ def load_dataset(args):
 # Saving and loading weights: a plain .npz of arrays, nothing that can run code
 
 def save_params(path, params, settings=None):
-    """Write params (W1, b1, ..., WL, bL and the activation) to path (.npz) with the layer
-    sizes and, optionally, the run's settings (a dict, kept as JSON text). The file is
-    written beside path and then renamed over it, so a failed or interrupted save never
-    leaves half a file or destroys the previous one."""
+    """Write params to path (.npz) with the layer sizes and, optionally, the run's settings
+    (a dict, as JSON text), atomically: a failed save never destroys the previous file."""
     weights = arrays(params)
     if not all(np.all(np.isfinite(P)) for P in weights.values()):
         raise ValueError("refusing to save weights that are not finite")
@@ -1226,10 +1137,9 @@ def network_sizes(params):
 
 
 def load_params(path):
-    """Read weights written by save_params: params, W1, b1, ..., WL, bL and the name of
-    its activation. A file from before networks had any depth
-    (W1, b1, W2, b2, no activation) is a ReLU network. Raises DataError, naming the file
-    and the layer, for anything else; never unpickles (which could run code)."""
+    """Read weights written by save_params (one from before networks had any depth, with no
+    activation, is ReLU's); DataError, naming the file and the layer, for anything else.
+    It never unpickles, which could run code."""
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
             stored = {key: f[key] for key in f.files
@@ -1239,7 +1149,8 @@ def load_params(path):
     except Exception as e:  # not a zip, truncated, pickled objects, ...
         if "Object arrays" in str(e):
             raise DataError(f"{path}: holds pickled Python objects, which are never loaded "
-                            "(unpickling can run code); a weights file holds only arrays") from None
+                            "(unpickling can run code); a weights file holds only arrays"
+                            ) from None
         raise DataError(f"{path}: not a weights file saved with --save (an .npz of arrays)"
                         ) from None
     L = max([int(key[1:]) for key in stored if key[0] in "Wb"] + [2])  # layers: W1 .. WL
@@ -1274,9 +1185,8 @@ def load_params(path):
 # digit, the gradient check as a table, curves and weight pictures, a record of the run
 
 def draw_digit(pixels, ascii=False):
-    """A square image (side * side pixels, 0..255) as lines of text, one character per pixel
-    across and two pixels down, so a 28x28 digit takes 28 columns and 14 lines: Unicode
-    half blocks for ink (pixels >= 128), or with ascii=True characters by darkness."""
+    """A square image (0..255) as lines of text, a character per pixel across and two down
+    (a 28x28 digit is 28 columns, 14 lines): half blocks for ink, or ascii by darkness."""
     side = math.isqrt(pixels.size)
     image = pixels.reshape(side, side).astype(np.float64) / 255
     if side % 2:
@@ -1291,19 +1201,18 @@ def draw_digit(pixels, ascii=False):
 
 def side_by_side(blocks, width=80, gap=3):
     """Lay out blocks of text lines left to right, as many to a row as fit in width."""
-    lines, row, used = [], [], 0
+    lines, row = [], []
     for block in blocks + [None]:
-        block_width = 0 if block is None else max(map(len, block))
-        if row and (block is None or used + gap + block_width > width):
+        if row and (block is None or sum(max(map(len, b)) + gap for b in row + [block]) - gap
+                    > width):
             height = max(len(b) for b in row)
             padded = [b + [""] * (height - len(b)) for b in row]
             lines += [(" " * gap).join(cell.ljust(max(map(len, b))) for cell, b in
                                        zip(cells, padded)).rstrip() for cells in zip(*padded)]
             lines.append("")
-            row, used = [], 0
+            row = []
         if block is not None:
             row.append(block)
-            used += block_width + (gap if len(row) > 1 else 0)
     return lines
 
 
@@ -1313,30 +1222,26 @@ def top_classes(p, k=3):
 
 
 def show_mistakes(params, X, y, n, ascii=False):
-    """The n test digits the network got wrong with the highest confidence, drawn side by
-    side with their true label, the prediction and the top probabilities."""
+    """The n test digits read wrong most confidently, drawn with their label and answers."""
     P = predict_proba(params, X)                        # (n_test, 10)
     worst, wrong = confident_mistakes(P, y, n)
     blocks = [[f"#{i}: true {y[i]}, said {P[i].argmax()}", top_classes(P[i], 2)]
               + draw_digit(X[i], ascii) for i in worst]
-    head = f"the {len(worst)} most confident mistakes of {wrong} (test images):"
-    return [head, ""] + side_by_side(blocks)
+    return [f"the {len(worst)} most confident mistakes of {wrong} (test images):", "",
+            *side_by_side(blocks)]
 
 
 def fool(params, X, y, eps):
-    """The fast gradient sign method (Goodfellow et al., 2014): X (n, 784) pixels in [0, 1]
-    moved by eps, each in the direction that raises the loss, clip(X + eps sign(dloss/dX),
-    0, 1), so that no pixel moves by more than eps and all stay pixels. eps: a number, or
-    an array that broadcasts against X, such as one eps per row, shape (n, 1)."""
+    """The fast gradient sign method (Goodfellow et al., 2014): X (n, 784) in [0, 1] moved by
+    clip(X + eps sign(dloss/dX), 0, 1), no pixel by more than eps. eps: a number, or one per
+    row, (n, 1)."""
     Y = one_hot(y, params[f"W{depth(params)}"].shape[1], X.dtype)
     return np.clip(X + np.asarray(eps, X.dtype) * np.sign(input_gradient(params, X, Y)), 0, 1)
 
 
 def attack(params, X, y, epsilons, rng):
-    """For each eps: the accuracy on fool()'s images, on random +-eps noise (clipped alike),
-    and the mean probability the network gives its answer where the fooled image is read
-    wrong. X: pixels 0..255 (uint8) or floats in [0, 1]. Also returns, for the largest eps,
-    the fooled images (n, 784) and their answers."""
+    """For each eps, the accuracy on fool()'s images and on random +-eps noise, and the mean
+    confidence of the fooled answers; with, for the largest eps, the images and answers."""
     X = scale_pixels(X, params["W1"].dtype)
     sweep = []
     for eps in sorted(epsilons):
@@ -1351,42 +1256,34 @@ def attack(params, X, y, epsilons, rng):
 
 
 def attack_report(params, X, y, epsilons, rng, ascii=False, show=3):
-    """--attack: one line per eps, then `show` digits read right but fooled at the largest
-    eps, each clean, fooled, and the pixels the attack raised, with both answers. Returns
-    (lines, the sweep) for --log."""
+    """--attack: a line per eps, then `show` digits fooled at the largest eps, each clean,
+    fooled, and the pixels raised. Returns (lines, the sweep) for --log."""
     sweep, X_adv, answers = attack(params, X, y, epsilons, rng)
-    eps = [f"{r['eps']:.2f}" if round(r["eps"], 2) == r["eps"] else f"{r['eps']:g}"
-           for r in sweep]                                  # 0.10, but 0.005 as it is
-    lines = [f"attack eps {e}: test accuracy {100 * r['accuracy']:.1f}% (random noise of the "
-             f"same size: {100 * r['noise_accuracy']:.1f}%)" +
-             ("" if r["confidence"] is None else
-              f", fooled with {100 * r['confidence']:.0f}% confidence")
-             for e, r in zip(eps, sweep)]
-    clean = predict(params, X)
-    fooled = np.flatnonzero((clean == y) & (answers != y))[:show]
-    X = scale_pixels(X, np.float32)
+    lines = []
+    for r in sweep:
+        eps = f"{r['eps']:.2f}" if round(r["eps"], 2) == r["eps"] else f"{r['eps']:g}"  # 0.10
+        lines.append(f"attack eps {eps}: test accuracy {100 * r['accuracy']:.1f}% (random noise "
+                     f"of the same size: {100 * r['noise_accuracy']:.1f}%)" + (
+                         "" if r["confidence"] is None else
+                         f", fooled with {100 * r['confidence']:.0f}% confidence"))
+    clean, X, eps = predict(params, X), scale_pixels(X, np.float32), sweep[-1]["eps"]
     blocks = []
-    for i in fooled:
-        raised = 255 * (X_adv[i] > X[i])                     # the ink the attack added
+    for i in np.flatnonzero((clean == y) & (answers != y))[:show]:
         blocks += [[f"#{i}: {y[i]}, read {clean[i]}"] + draw_digit(255 * X[i], ascii),
-                   [f"+ eps {sweep[-1]['eps']:g}: read {answers[i]}"] +
-                   draw_digit(255 * X_adv[i], ascii),
-                   ["the change: pixels raised"] + draw_digit(raised, ascii)]
+                   [f"+ eps {eps:g}: read {answers[i]}"] + draw_digit(255 * X_adv[i], ascii),
+                   ["the change: pixels raised"] + draw_digit(255 * (X_adv[i] > X[i]), ascii)]
     if blocks:
-        lines += ["", f"fooled at eps {sweep[-1]['eps']:g}: the digit, the fooled image, "
-                  "the change"]
-        lines += side_by_side(blocks, width=3 * 28 + 2 * 3)
+        lines += ["", f"fooled at eps {eps:g}: the digit, the fooled image, the change",
+                  *side_by_side(blocks, width=3 * 28 + 2 * 3)]
     return lines, sweep
 
 
 def dream(params, steps=300, step=0.05, l2=0.0, blur=0):
-    """What each class looks like to the network: for every class c, an image grown from
-    black by gradient ascent on log p(c), `steps` sign steps of `step` against dloss/dX
-    with the label c, kept in [0, 1] (cs231n's class visualisation). Returns the (10, 784)
-    images and the (10, 10) probabilities of each. The plain ascent makes whatever raises
-    p(c), speckle included; two penalties keep the image closer to a picture: l2 adds
-    (l2 / 2) ||x||^2 to each image's loss, so that only pixels worth their ink stay lit,
-    and blur > 0 smooths the image with a 3x3 box every `blur` steps (square images)."""
+    """What each class looks like to the network: for each class c, an image grown from black
+    by `steps` sign steps of `step` against dloss/dX for label c, in [0, 1] (cs231n's class
+    visualisation). Returns the (10, 784) images and their (10, 10) probabilities. l2 adds
+    (l2 / 2) ||x||^2 to the loss, so that only ink worth its place stays; blur > 0 takes the
+    mean of each 3x3 neighbourhood every `blur` steps."""
     dtype, k = params["W1"].dtype, params[f"W{depth(params)}"].shape[1]
     X = np.zeros((k, params["W1"].shape[0]), dtype)                  # (10, 784), black
     Y = np.eye(k, dtype=dtype)                                       # image c dreams of c
@@ -1402,8 +1299,7 @@ def dream(params, steps=300, step=0.05, l2=0.0, blur=0):
 
 
 def dream_report(params, ascii=False):
-    """--dream: the ten dreams drawn side by side, each with the probability the network
-    gives its class. Returns (lines, the images)."""
+    """--dream: the ten dreams side by side, each with its class's probability; (lines, X)."""
     X, P = dream(params)
     blocks = [[f"{c}: p = {P[c, c]:.2f}"] + draw_digit(255 * X[c], ascii) for c in range(len(X))]
     return ["what each digit looks like to the network (gradient ascent from black):", ""] + \
@@ -1411,32 +1307,25 @@ def dream_report(params, ascii=False):
 
 
 def confident_mistakes(P, y, n):
-    """The indices of the n wrong answers with the highest probability, given the (n_test,
-    10) probabilities P, most confident first; and how many answers were wrong."""
+    """The n wrong answers of probabilities P (n_test, 10), most confident first, and how
+    many answers were wrong."""
     wrong = np.flatnonzero(P.argmax(axis=1) != y)
     return wrong[np.argsort(-P[wrong].max(axis=1), kind="stable")][:n], len(wrong)
 
 
-# Your own digit, prepared the way MNIST's digits were: white ink on black, cropped to the
-# ink, made bilevel (ink or paper), its strokes brought to MNIST's width, the longest side
-# scaled to 20 pixels, pasted into 28x28 centred on its centre of mass.
+# Your own digit, prepared as MNIST's were: white ink on black, cropped, made bilevel, its
+# strokes brought to MNIST's width, scaled to 20 pixels, centred by mass in 28x28.
 
 def read_image(path):
     """A grayscale image as a 2-D float array: .npy, .csv (rows of numbers), .pgm (P2 or P5)
     or .png and other formats with Pillow."""
-    name = path.lower()
+    read = {".npy": lambda path: np.load(path, allow_pickle=False), ".pgm": read_pgm,
+            ".csv": lambda path: np.loadtxt(path, delimiter=",", ndmin=2)}
     try:
-        if name.endswith(".npy"):
-            image = np.load(path, allow_pickle=False)
-        elif name.endswith(".csv"):
-            image = np.loadtxt(path, delimiter=",", ndmin=2)
-        elif name.endswith(".pgm"):
-            image = read_pgm(path)
-        else:
-            image = read_with_pillow(path)
+        image = read.get(os.path.splitext(path.lower())[1], read_with_pillow)(path)
+    except DataError:
+        raise
     except (OSError, ValueError) as e:
-        if isinstance(e, DataError):
-            raise
         raise DataError(f"{path}: cannot read it as an image ({e})") from None
     image = np.asarray(image, dtype=np.float64)
     if image.ndim == 1 and math.isqrt(image.size) ** 2 == image.size:
@@ -1451,12 +1340,10 @@ READ_SIDE = 1600  # pixels: a larger image is reduced while it is read, to 1600 
 
 
 def read_with_pillow(path):
-    """A .png, .jpg or other image as a 2-D float array (see pillow_gray), read by Pillow. A
-    phone photo (48 megapixels: 8000x6000) is reduced while it is read, before it becomes a
-    float array: a JPEG is decoded at 1/2, 1/4 or 1/8 of its size, and any image whose longer
-    side is still at least 2 READ_SIDE is averaged over k x k blocks, to READ_SIDE to 2
-    READ_SIDE. mnist_style averages areas too (its working size is at most 300), so the
-    digit comes out as it would from the whole image, in a fraction of the time and memory."""
+    """A .png, .jpg or other image as a 2-D float array, read by Pillow (pillow_gray). A phone
+    photo is reduced while it is read (a JPEG decoded at 1/2 to 1/8 size, any image still 2
+    READ_SIDE wide averaged over k x k blocks): mnist_style averages areas anyway, so the
+    digit comes out the same in a fraction of the time and memory."""
     try:
         from PIL import Image
     except ImportError:
@@ -1483,12 +1370,9 @@ GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow's one-chan
 
 
 def pillow_gray(picture, k=1):
-    """A Pillow image as a 2-D float array, each k x k block averaged into one pixel first.
-    Grayscale keeps its own range (16-bit: 0..65535). A digit drawn on a transparent
-    background (a browser canvas, many drawing apps) is its opacity, whatever the ink's
-    colour: the pixels under a transparent background are often black, like the ink, so
-    brightness alone would show nothing. One channel is picked before the averaging, and
-    colour is averaged before it is made gray, so that no full-size copy is made twice."""
+    """A Pillow image as a 2-D float array, each k x k block averaged first; gray keeps its
+    range (16-bit: 0..65535). A digit drawn on a transparent background (a browser canvas)
+    is its opacity, whatever the ink's colour. One channel is picked before averaging."""
     if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
         alpha = (picture if picture.mode in ("RGBA", "LA") else picture.convert("RGBA"))
         alpha = alpha.getchannel("A")
@@ -1507,31 +1391,22 @@ def pillow_gray(picture, k=1):
 
 
 def read_pgm(path):
-    """A PGM image: P2 (numbers as text) or P5 (bytes); header 'P5 width height maxval'."""
+    """A PGM image: P2 (numbers as text) or P5 (bytes); header 'P5 width height maxval',
+    '#' starting a comment."""
     with open(path, "rb") as f:
         data = f.read()
-    tokens, pos = [], 0
-    while len(tokens) < 4:  # magic, width, height, maxval; '#' starts a comment
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos)
-            continue
-        end = pos
-        while end < len(data) and not data[end:end + 1].isspace():
-            end += 1
-        tokens.append(data[pos:end].decode("ascii"))
-        pos = end
-    magic, width, height, maxval = tokens[0], *map(int, tokens[1:])
+    gap = rb"(?:\s|#[^\n]*\n)+"  # white space and comments
+    header = re.match(rb"(P[25])" + 3 * (gap + rb"(\d+)") + rb"\s", data)
+    if not header:
+        raise ValueError(f"header {data[:20]!r}: expected P2 or P5, width, height, maxval")
+    width, height, maxval = map(int, header.groups()[1:])
     if not (width > 0 and height > 0 and 0 < maxval < 65536):
-        raise ValueError(f"header {' '.join(tokens)} is not a valid PGM header")
-    if magic == "P2":
-        values = np.array(data[pos:].split(), dtype=np.float64)
-    elif magic == "P5":
-        values = np.frombuffer(data, dtype=np.uint8 if maxval < 256 else ">u2",
-                               count=width * height, offset=pos + 1).astype(np.float64)
+        raise ValueError(f"header {width} {height} {maxval} is not a valid PGM header")
+    if header[1] == b"P2":
+        values = np.array(data[header.end():].split(), dtype=np.float64)
     else:
-        raise ValueError(f"magic {magic!r}, expected P2 or P5")
+        values = np.frombuffer(data, dtype=np.uint8 if maxval < 256 else ">u2",
+                               count=width * height, offset=header.end()).astype(np.float64)
     return values[:width * height].reshape(height, width) * (255 / maxval)
 
 
@@ -1588,18 +1463,16 @@ def mnist_style(image):
 
 
 def stroke_width(ink):
-    """The mean width of the strokes in a bool image, in pixels. A stroke of width w and
-    length L covers w L pixels, 2 L of them on its edge (ink with paper beside it), so
-    w = 2 area / edge."""
+    """The mean stroke width of a bool image: a stroke of width w and length L covers w L
+    pixels, 2 L of them on its edge, so w = 2 area / edge."""
     P = np.pad(ink, 1)
     inner = P[:-2, 1:-1] & P[2:, 1:-1] & P[1:-1, :-2] & P[1:-1, 2:]  # ink on all four sides
     return 2 * np.count_nonzero(ink) / np.count_nonzero(ink & ~inner)
 
 
 def grow(ink, steps):
-    """Thicken (steps > 0) or thin (steps < 0) every stroke of a bool image by |steps| pixels
-    on each side: a pixel becomes ink if any neighbour is (or paper if any neighbour is),
-    taking 3x3 squares and plus-shaped crosses in turn, so that the pen tip is near round."""
+    """Thicken (steps > 0) or thin (steps < 0) every stroke by |steps| pixels a side, with
+    3x3 squares and plus-shaped crosses in turn, so that the pen tip is near round."""
     square = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     cross = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)]
     h, w = ink.shape
@@ -1623,72 +1496,56 @@ def predict_files(params, paths, ascii=False):
 
 def gradient_table(rows):
     """The rows of gradient_check as a table, with a hint for any parameter that fails."""
-    lines = [f"{'parameter':<10} {'shape':<10} {'max |grad|':>11} {'max abs error':>14} "
-             f"{'relative error':>15}  result"]
-    for r in rows:
-        lines.append(f"{r['name']:<10} {str(r['shape']):<10} {r['max_grad']:>11.2e} "
-                     f"{r['abs_error']:>14.2e} {r['rel_error']:>15.2e}  "
-                     f"{'pass' if r['ok'] else 'FAIL'}")
-    for r in rows:
-        if not r["ok"]:
-            lines.append(f"hint: d{r['name']} from backward_prop disagrees with the numerical "
-                         f"derivative; check the line that computes d{r['name']} and the "
-                         "gradients it is made from (a missing / n, a wrong axis, a transpose)")
-    return lines
+    return [f"{'parameter':<10} {'shape':<10} {'max |grad|':>11} {'max abs error':>14} "
+            f"{'relative error':>15}  result"] + [
+        f"{r['name']:<10} {str(r['shape']):<10} {r['max_grad']:>11.2e} {r['abs_error']:>14.2e} "
+        f"{r['rel_error']:>15.2e}  {'pass' if r['ok'] else 'FAIL'}" for r in rows] + [
+        f"hint: d{r['name']} from backward_prop disagrees with the numerical derivative; check "
+        f"the line that computes d{r['name']} and the gradients it is made from (a missing / n, "
+        "a wrong axis, a transpose)" for r in rows if not r["ok"]]
 
 
 def plot_run(path, history, params):
-    """Loss, accuracy, how fast each layer learns and how many of its units are stuck (dead
-    or saturated), per epoch, and each first-layer unit's input weights (W1's columns) as a
-    picture: the templates it has learned to look for."""
+    """Per epoch, the loss, accuracy, how fast each layer learns and its stuck units; and W1's
+    columns as pictures: the templates the first layer's units look for."""
     import matplotlib
     matplotlib.use("Agg")  # draw to a file; no window
     import matplotlib.pyplot as plt
     import matplotlib.ticker
-    epochs = [r["epoch"] for r in history]
+    epochs, L = [r["epoch"] for r in history], len(history[0]["db_norm"])
+    kind = "dead" if "dead" in history[0] else "saturated"
+    series = lambda key, scale=1: [scale * r[key] for r in history]  # noqa: E731
+    panels = [  # (title, {label: one value per epoch}, y scale)
+        ("training loss", {"": series("loss")}, "log"),
+        ("accuracy (%)", {"train": series("train_acc", 100), **({} if history[0]["val_acc"] is
+                          None else {"validation": series("val_acc", 100)})}, "linear"),
+        ("how fast each layer learns: ||dloss/db_l||", {
+            f"layer {l}{' (output)' if l == L else ''}": [r["db_norm"][l - 1] for r in history]
+            for l in range(1, L + 1)}, "log"),
+        ({"dead": "dead units: on for no example (%)",
+          "saturated": "saturated outputs: slope < 2% of its most (%)"}[kind],
+         {f"layer {l}": [100 * r[kind][l - 1] for r in history] for l in range(1, L)}, "linear")]
     fig = plt.figure(figsize=(14, 10))
     grid = fig.add_gridspec(4, 2, width_ratios=[1, 2.2])
-    ax = fig.add_subplot(grid[0, 0])
-    ax.plot(epochs, [r["loss"] for r in history])
-    ax.set(title="training loss", yscale="log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax = fig.add_subplot(grid[1, 0])
-    ax.plot(epochs, [100 * r["train_acc"] for r in history], label="train")
-    if history[0]["val_acc"] is not None:
-        ax.plot(epochs, [100 * r["val_acc"] for r in history], label="validation")
-    ax.set(title="accuracy (%)")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.legend()
-    ax = fig.add_subplot(grid[2, 0])
-    speeds = np.array([r["db_norm"] for r in history])      # (epochs, L)
-    for l in range(1, speeds.shape[1] + 1):
-        last = " (output)" if l == speeds.shape[1] else ""
-        ax.plot(epochs, speeds[:, l - 1], label=f"layer {l}{last}")
-    ax.set(title="how fast each layer learns: ||dloss/db_l||", yscale="log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.legend(fontsize="small")
-    ax = fig.add_subplot(grid[3, 0])
-    kind = "dead" if "dead" in history[0] else "saturated"
-    shares = 100 * np.array([r[kind] for r in history])     # (epochs, L - 1)
-    for l in range(1, shares.shape[1] + 1):
-        ax.plot(epochs, shares[:, l - 1], label=f"layer {l}")
-    ax.set(title={"dead": "dead units: on for no example (%)",
-                  "saturated": "saturated outputs: slope < 2% of its most (%)"}[kind],
-           xlabel="epoch", ylim=(-2, 102))
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.legend(fontsize="small")
+    for row, (title, lines, yscale) in enumerate(panels):
+        ax = fig.add_subplot(grid[row, 0])
+        for label, values in lines.items():
+            ax.plot(epochs, values, label=label)
+        ax.set(title=title, yscale=yscale)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if "" not in lines:
+            ax.legend(fontsize="small")
+    ax.set(xlabel="epoch", ylim=(-2, 102))
     W1 = params["W1"]                                         # (784, hidden)
     side, hidden = math.isqrt(W1.shape[0]), W1.shape[1]
     cols = math.ceil(math.sqrt(hidden * 2))                   # a 2:1 grid: 16 x 8 for 128
     rows = math.ceil(hidden / cols)
-    tiles = np.full((rows * (side + 1), cols * (side + 1)), np.nan)
-    for k in range(hidden):
-        r, c = divmod(k, cols)
-        w = W1[:, k].reshape(side, side)
-        tiles[r * (side + 1):r * (side + 1) + side, c * (side + 1):c * (side + 1) + side] = \
-            w / (np.abs(w).max() or 1)                        # each unit on its own scale
+    tiles = np.full((rows * cols, side + 1, side + 1), np.nan)  # a gap right of and below each
+    tiles[:hidden, :side, :side] = (W1 / np.maximum(np.abs(W1).max(axis=0), 1e-30)  # each on
+                                    ).T.reshape(hidden, side, side)             # its own scale
+    tiles = tiles.reshape(rows, cols, side + 1, side + 1).transpose(0, 2, 1, 3)
     ax = fig.add_subplot(grid[:, 1])
-    ax.imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.imshow(tiles.reshape(rows * (side + 1), cols * (side + 1)), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set(title=f"W1: what each of the {hidden} first-layer units looks for "
                  "(red: ink raises it, blue: ink lowers it)")
     ax.axis("off")
@@ -1699,17 +1556,17 @@ def plot_run(path, history, params):
 
 def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_accuracy,
                attack=None):
-    """Everything needed to compare or repeat a run, for --log: settings, a hash of the
-    training data, versions, the per-epoch history and the result: the test accuracy and
-    the trained network's accuracy on its training images (without dropout, unlike the
-    epochs' "train"), whose gap to the test accuracy is how much it overfits."""
+    """Everything to compare or repeat a run, for --log: settings, the training data's hash,
+    versions, history, the test accuracy and the accuracy on the training images (no
+    dropout), whose gap to the test accuracy is how much it overfits."""
     import hashlib
     import platform
     from importlib.metadata import version
-    data = hashlib.sha256(np.ascontiguousarray(X_train).tobytes())
-    data.update(np.ascontiguousarray(y_train).tobytes())
-    settings = {k: v for k, v in vars(args).items() if k not in ("log", "plot", "predict")}
-    return {"settings": settings, "seed": args.seed, "training_data_sha256": data.hexdigest(),
+    data = hashlib.sha256(np.ascontiguousarray(X_train).tobytes() +
+                          np.ascontiguousarray(y_train).tobytes())
+    return {"settings": {k: v for k, v in vars(args).items() if k not in ("log", "plot",
+                                                                          "predict")},
+            "seed": args.seed, "training_data_sha256": data.hexdigest(),
             "training_examples": len(y_train),
             "versions": {"python": platform.python_version(), "numpy": np.__version__,
                          "scikit-learn": version("scikit-learn")},
@@ -1722,12 +1579,8 @@ def run_record(args, history, test_accuracy, seconds, X_train, y_train, train_ac
 # The command line
 
 class ArgumentParser(argparse.ArgumentParser):
-    raise_errors = False  # the page's parser raises UsageError instead of exiting
-
     def error(self, message):
         """A bad flag gets one line, not argparse's usage block, and exit code 2."""
-        if self.raise_errors:
-            raise UsageError(message)
         self.exit(2, usage_line(message) + "\n")
 
 
@@ -1758,8 +1611,7 @@ def make_parser(add_help=True):
                         "Glorot's for sigmoid and tanh (default: %(default)s)")
     p.add_argument("--init", choices=INITS, default=INIT,
                    help="the initial weights: he or glorot (default: he for relu, glorot for "
-                        "sigmoid and tanh), or a lesson: zeros (every weight 0) or normal "
-                        "(N(0, 1): far too large)")
+                        "others), or a lesson: zeros (all 0) or normal (N(0, 1): far too large)")
     p.add_argument("--loss", choices=list(LOSSES), default=LOSS,
                    help="cross-entropy, or mse: squared error on the probabilities, which "
                         "learns slowly from confident mistakes (default: %(default)s)")
@@ -1786,13 +1638,12 @@ def make_parser(add_help=True):
     p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
                    help="L2 penalty on the weights, 0 for none (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="shift each training batch by up to one pixel (default: on for MNIST, "
-                        "where it helps; off for other data)")
+                   help="shift each training batch by up to one pixel (default: on for 28x28 "
+                        "images, MNIST's size, where it helps; off for others)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=np.dtype(DTYPE).name,
                    help="the precision the network computes in (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=SEED,
-                   help="seeds the split, the initial weights and the shuffling "
-                        "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=SEED, help="seeds the split, the initial "
+                   "weights and the shuffling (default: %(default)s)")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N random training images only, for a quick run")
     p.add_argument("--dataset", choices=["mnist", "digits"], default=None,
@@ -1811,36 +1662,30 @@ def make_parser(add_help=True):
     looks.add_argument("--show-mistakes", type=int, default=0, metavar="N",
                        help="draw the N test digits the network got wrong most confidently")
     looks.add_argument("--attack", nargs="+", type=float, metavar="EPS",
-                       help="fool the trained (or --load) network: the test accuracy when every "
-                            "pixel moves by EPS against it (FGSM), beside random noise of the "
-                            "same size, and three fooled digits; e.g. --attack 0.05 0.1 0.2")
+                       help="fool the network: the test accuracy when every pixel moves by EPS "
+                            "against it (FGSM), beside random noise, and three fooled digits")
     looks.add_argument("--dream", nargs="?", const="", metavar="FILE.npy",
-                       help="draw what each digit looks like to the trained (or --load) "
-                            "network, grown by gradient ascent; with FILE.npy, save the ten "
-                            "images there as a (10, 784) array of floats in [0, 1]")
+                       help="draw what each digit looks like to the network, grown by gradient "
+                            "ascent; with FILE.npy, save the ten images, (10, 784) in [0, 1]")
     looks.add_argument("--predict", nargs="+", metavar="FILE",
                        help="with --load: classify your own digit images (.png with Pillow, "
                             ".pgm, .npy, .csv), prepared the way MNIST's were")
     looks.add_argument("--gradcheck", action="store_true",
                        help="check backprop against numerical derivatives on a small float64 "
-                            "network (20-8-10, or 20-W...-10 with --hidden and --activation), "
-                            "print a table, exit")
-    looks.add_argument("--plot", metavar="FILE.png",
-                       help="save loss and accuracy curves, each layer's learning speed and "
-                            "W1's templates (needs matplotlib)")
-    looks.add_argument("--log", metavar="FILE.json",
-                       help="save a JSON record of the run: settings, data hash, versions, "
-                            "history, result")
+                            "network (20-8-10, or 20-W...-10 with --hidden), print a table, exit")
+    looks.add_argument("--plot", metavar="FILE.png", help="save loss and accuracy curves, each "
+                       "layer's learning speed and W1's templates (needs matplotlib)")
+    looks.add_argument("--log", metavar="FILE.json", help="save a JSON record of the run: "
+                       "settings, data hash, versions, history, result")
     looks.add_argument("--ascii", action="store_true",
                        help="draw digits with plain characters instead of Unicode blocks")
     looks.add_argument("--serve", action="store_true",
-                       help="serve a page that shows the network learning and reads the "
-                            "digits you draw, until Ctrl-C (with --load: for saved weights)")
+                       help="the lab: a page to start and watch runs and draw digits, until "
+                            "Ctrl-C (with --load: for saved weights; needs the folder lab/)")
     looks.add_argument("--port", type=int, default=8000,
                        help="the page's port; 0 picks a free one (default: %(default)s)")
-    looks.add_argument("--host", default="127.0.0.1",
-                       help="the address to serve on; another than 127.0.0.1 shares the page "
-                            "on the network (default: %(default)s)")
+    looks.add_argument("--host", default="127.0.0.1", help="the address to serve on; another "
+                       "than 127.0.0.1 shares the page on the network (default: %(default)s)")
     return p
 
 
@@ -1858,9 +1703,9 @@ MAX_WEIGHTS = 100_000_000    # 400 MB in float32, before the optimiser's state a
 
 def check_args(args):
     """Check every flag before any work starts; UsageError names the flag and its range."""
-    for w in args.hidden or []:
-        if w > MAX_HIDDEN:
-            raise UsageError(f"--hidden widths must be from 1 to {MAX_HIDDEN:,} (got {w:,})")
+    if max(args.hidden or [0]) > MAX_HIDDEN:
+        raise UsageError(f"--hidden widths must be from 1 to {MAX_HIDDEN:,} (got "
+                         f"{max(args.hidden):,})")
     sizes = [784, *(args.hidden or [HIDDEN]), NUM_CLASSES]
     weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
     if weights > MAX_WEIGHTS:
@@ -1906,7 +1751,8 @@ def main(argv=None):
         if args.gradcheck:
             return run_gradcheck(args)
         if args.predict:
-            return run_predict(args)
+            print("\n".join(predict_files(drawing_weights(args.load), args.predict, args.ascii)))
+            return 0
         if args.serve:
             return load_lab().serve(args)
         plot_needs_matplotlib(args)
@@ -1940,11 +1786,10 @@ def plot_needs_matplotlib(args):
 
 def run_and_report(args, data, interrupted, params=None, live=None, record=False,
                    started=None):
-    """One run of the command line on data loaded by load_dataset(args): train (or evaluate
-    the weights of --load, given as params), report on the test set, look inside as asked,
-    and write what --save, --plot and --log ask for. Ctrl-C (or setting interrupted) ends
-    training after its batch and evaluates the weights learned so far. With live, the page
-    follows it (--serve). Returns (params, the --log record if --log or record asks for it)."""
+    """One run of the command line on load_dataset(args)'s data: train (or take --load's
+    params), report on the test set, look inside and write what the flags ask for. Setting
+    interrupted (Ctrl-C) ends training after its batch. With live, the page follows it.
+    Returns (params, the --log record if --log or record asks for it)."""
     started = time.perf_counter() if started is None else started
     X_train, y_train, X_test, y_test, source = data
     if params is not None:
@@ -2002,15 +1847,8 @@ def run_gradcheck(args):
     return 0 if all(r["ok"] for r in rows) else 1
 
 
-def run_predict(args):
-    params = drawing_weights(args.load)
-    print("\n".join(predict_files(params, args.predict, args.ascii)))
-    return 0
-
-
 def drawing_weights(path):
-    """params from --load for your own digits (--predict, --serve): they must take 28x28
-    images."""
+    """params from --load for your own digits (--predict, --serve): for 28x28 images."""
     params = load_params(path)
     if params["W1"].shape[0] != 784:
         raise DataError(f"{path} takes {params['W1'].shape[0]} pixels per image; your own "
@@ -2028,8 +1866,7 @@ def describe_network(sizes, activation, init=INIT):
 
 
 def run_training(args, X_train, y_train, n_test, source, interrupted, live=None):
-    """Hold out the validation images, take --subset, say what the run does, train, and
-    save as --save asks. Returns (params, history, the training images and labels)."""
+    """Hold out validation images, take --subset, say what the run does, train, --save."""
     rng = np.random.default_rng(args.seed)
     val_size = check_sizes(args, len(y_train))
     X_train, y_train, X_val, y_val = hold_out(X_train, y_train, val_size, rng)
@@ -2043,7 +1880,9 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
           f"{describe_network(sizes, args.activation, args.init)} | seed {args.seed}")
     print(", ".join(details), flush=True)  # what the run does, and why where it was chosen
-    settings = {key: getattr(args, key) for key in defaults() if key != "num_classes"}
+    settings = {key: getattr(args, key) for key in ("hidden", "activation", "init", "loss",
+                "dropout", "epochs", "batch_size", "lr", "optimizer", "schedule", "momentum",
+                "weight_decay", "augment", "dtype", "seed")}
     if live:
         live.start(args.epochs, math.ceil(len(y_train) / args.batch_size))
     with ctrl_c_sets(interrupted):
@@ -2063,8 +1902,7 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
 
 
 def check_sizes(args, n):
-    """Check --subset and --batch-size against the n training images before any work, and
-    return how many of them are held out for validation."""
+    """Check --subset and --batch-size against the n training images; the validation's size."""
     val_size = min(VAL_SIZE, n // 10)
     left = n - val_size
     if args.subset is not None and args.subset > left:
@@ -2075,8 +1913,7 @@ def check_sizes(args, n):
 
 
 def layer_speed_summary(history):
-    """How fast the first hidden layer learned against the last, in the first and the last
-    epoch: 'hidden layer 1 learned 85x slower than hidden layer 4 in epoch 1 and ...'."""
+    """How fast hidden layer 1 learned against the last, in the first and the last epoch."""
     first, last = (np.array(r["db_norm"][:-1]) for r in (history[0], history[-1]))
     if not first.any():  # --init zeros with ReLU or tanh: no gradient reaches them
         return ("the hidden layers did not learn at all in epoch 1: every bias gradient "
@@ -2090,18 +1927,15 @@ def layer_speed_summary(history):
 
 
 def fill_in_defaults(args, n_train, n_features):
-    """Give each flag left unset the value that suits the flags that are set, as train()
-    does (fill_in), and describe the run's settings in words for its header line."""
+    """Fill in the unset flags as train() does (fill_in), and say the run's settings in words."""
     args.hidden = args.hidden or [HIDDEN]
-    all_of_them = args.batch_size is None and n_train < BATCH_SIZE
-    lr_unset = args.lr is None
+    all_of_them, lr_unset = args.batch_size is None and n_train < BATCH_SIZE, args.lr is None
     fill_in(args, n_train, n_features)
-    details = {"sgd": ["SGD"], "momentum": [f"SGD + momentum {args.momentum}"],
-               "adam": ["Adam"]}[args.optimizer]
-    batch = f"batch {args.batch_size}" + (" (all the training images)" if all_of_them else "")
-    if lr_unset:
-        depth, own = len(args.hidden), default_lr(args.optimizer, activation=args.activation)
-        scaled = [what for what, lr, before in [  # which of them adapted the rate, if any
+    details = [{"sgd": "SGD", "momentum": f"SGD + momentum {args.momentum}",
+                "adam": "Adam"}[args.optimizer]]
+    if lr_unset:  # which of the run's settings adapted the optimiser's own rate, if any
+        own, depth = default_lr(args.optimizer, activation=args.activation), len(args.hidden)
+        why = [what for what, lr, before in [
             (f"batch {args.batch_size}", default_lr(args.optimizer, MOMENTUM, args.batch_size,
                                                     n_train), LR[args.optimizer]),
             (f"momentum {args.momentum:g}", default_lr(args.optimizer, args.momentum),
@@ -2111,24 +1945,20 @@ def fill_in_defaults(args, n_train, n_features):
                                                   activation=args.activation), own),
             ("squared error", default_lr(args.optimizer, loss=args.loss), LR[args.optimizer])]
             if lr != before]
-        listed = ", ".join(scaled[:-1]) + " and " + scaled[-1] if len(scaled) > 1 else \
-            "".join(scaled)
-        whose = f"the default for {listed}" if scaled else f"{args.optimizer}'s default"
+        whose = (f"the default for {' and '.join(filter(None, [', '.join(why[:-1]), why[-1]]))}"
+                 if why else f"{args.optimizer}'s default")
         details.append(f"lr {args.lr:.3g} ({whose}, {args.schedule})")
     else:
         details.append(f"lr {args.lr:g} ({args.schedule})")
-    details.append(batch)
+    details.append(f"batch {args.batch_size}" + (" (all the training images)" if all_of_them
+                                                 else ""))
     details.append(f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}")
-    if args.loss != LOSS:
-        details.append("squared-error loss")
-    if args.weight_decay:
-        details.append(f"weight decay {args.weight_decay:g}")
-    if args.dropout:
-        details.append(f"dropout {args.dropout:g}")
-    if args.dtype != np.dtype(DTYPE).name:
-        details.append(args.dtype)
-    if args.augment:
-        details.append("batches shifted by up to 1 pixel")
+    details += [what for what, shown in [
+        ("squared-error loss", args.loss != LOSS),
+        (f"weight decay {args.weight_decay:g}", args.weight_decay),
+        (f"dropout {args.dropout:g}", args.dropout),
+        (args.dtype, args.dtype != np.dtype(DTYPE).name),
+        ("batches shifted by up to 1 pixel", args.augment)] if shown]
     return details
 
 
@@ -2152,14 +1982,13 @@ def ctrl_c_sets(event):
 
 def load_lab():
     """The lab, --serve's server and page, is the folder lab/ beside this file, imported only
-    for --serve: this file copied alone runs everything else."""
+    for --serve. Run as a script this file is the module __main__: the lab, which imports
+    nn_from_scratch, is given this very module, not a second copy."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab", "server.py")
     if not os.path.isfile(path):
-        raise DataError(f"--serve needs the folder lab/ that comes beside {os.path.basename(__file__)}"
-                        " in its repository; everything else runs without it")
+        raise DataError(f"--serve needs the folder lab/ that comes beside "
+                        f"{os.path.basename(__file__)}; everything else runs without it")
     if "nn_lab" not in sys.modules:
-        # Run as a script, this file is the module __main__: the lab, which imports
-        # nn_from_scratch, must get this very module, not a second copy of it.
         sys.modules.setdefault("nn_from_scratch", sys.modules[__name__])
         spec = importlib.util.spec_from_file_location("nn_lab", path)
         sys.modules["nn_lab"] = lab = importlib.util.module_from_spec(spec)

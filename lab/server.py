@@ -294,6 +294,11 @@ class Run:
                 "test_accuracy": record.get("test_accuracy"), "version": self.live.version}
 
 
+def refuse(message):
+    """The page's parser's error(): the command line's words, raised as a UsageError."""
+    raise nn.UsageError(message)
+
+
 class Lab:
     """The runs, oldest first; the queue of those waiting; and one worker that trains them.
     The server's threads call start(), stop() and remove(); only the worker trains."""
@@ -316,7 +321,7 @@ class Lab:
         except ValueError as e:
             raise nn.UsageError(f"cannot read the flags ({e})") from None
         parser = nn.make_parser(add_help=False)  # --help would print on the server
-        parser.raise_errors = True
+        parser.error = refuse  # a bad flag raises UsageError instead of exiting the server
         args = parser.parse_args(words)
         for dest, flag in PAGE_REFUSES.items():
             if getattr(args, dest) not in (parser.get_default(dest), ""):
@@ -419,7 +424,7 @@ class Lab:
     def load(self, args):
         """The server's data, loaded once (again for another --seed only where the split
         into training and test images is random, as for a .npz of X and y)."""
-        if self.data is None or (args.seed != self.seed and not nn.is_mnist(self.data[1])):
+        if self.data is None or (args.seed != self.seed and not is_mnist(self.data[1])):
             self.data, self.seed = nn.load_dataset(args), args.seed
             for array in self.data[:4]:
                 array.flags.writeable = False  # shared by every run: none may change it
@@ -427,6 +432,17 @@ class Lab:
             raise nn.DataError(f"the lab draws 28x28 digits; {self.data[4]} has "
                             f"{self.data[2].shape[1]} pixels per image")
         return self.data
+
+
+MNIST_LABELS_SHA256 = "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"
+
+
+def is_mnist(y_train):
+    """Whether y_train are MNIST's 60,000 training labels in their order (from OpenML, or a
+    copy given with --data): its split into training and test images is fixed."""
+    import hashlib
+    return len(y_train) == 60000 and hashlib.sha256(
+        np.asarray(y_train, dtype=np.uint8).tobytes()).hexdigest() == MNIST_LABELS_SHA256
 
 
 def serve(args):
