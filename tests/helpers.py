@@ -20,7 +20,6 @@ import pytest
 import nn_from_scratch as nn
 from test_nn import DATA_HOME, NOT_FETCHED, SHARED, unavailable
 
-
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 labmod = nn.load_lab()  # lab/server.py, as --serve imports it
 OPENML_DESCRIPTION = Path("openml/openml.org/api/v1/json/data/554.gz")  # MNIST is dataset 554
@@ -152,14 +151,6 @@ def request(port, method, path, body=b"", headers=None, timeout=10):
     if response.getheader("Content-Type") == "application/json":
         data = json.loads(data)
     return response.status, data
-
-
-def start_cli(*args):
-    """The script run as a user would, reading its output until the page's URL."""
-    process = subprocess.Popen([sys.executable, str(ROOT / "nn_from_scratch.py"),
-                                *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    return process, read_until(process, "http://")
 
 
 def read_until(process, start):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import nn_from_scratch as nn
-from helpers import ROOT, STROKES, lab_server, labmod, missing, optional, page_server, read_until, request, start_cli, url_port
+from helpers import (ROOT, STROKES, lab_server, labmod, missing, optional, page_server, read_until,
+                     request, url_port)
 from test_nn import DATA_HOME, MNIST_NPZ
 
 pytestmark = pytest.mark.filterwarnings("error")  # any warning fails its test
@@ -116,8 +117,8 @@ def test_in_a_real_browser_digits_drawn_on_the_pad_are_read_right(browser, mnist
     # #prediction shows it; Clear empties it; pointing at a hidden unit shows what it looks
     # for; the console shows no error. With NN_SCREENSHOTS=DIR it saves the README's
     # screenshots there, in a wide and a narrow window.
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     with page_server(mnist_model) as port, headless_chromium() as driver:
         driver.set_window_size(1300, 1000)
@@ -253,7 +254,7 @@ def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer(browser):
         assert errors == []
 
 
-def test_in_a_real_browser_the_page_shows_the_network_learning(browser, mnist, tmp_path):
+def test_in_a_real_browser_the_page_shows_the_network_learning(browser, mnist, tmp_path, start_cli):
     # a real run watched in Chromium: #progress moves, #curves gain points, the templates'
     # pixels change between two moments, a digit drawn mid-training and again at the end
     # gets an answer both times, and #result shows the terminal's test accuracy; no console

@@ -31,6 +31,7 @@ def deep_weights_file(tmp_path, change):
 def no_network(monkeypatch):
     """Make every download fail the way it fails offline, without reaching for the network."""
     from urllib.error import URLError
+
     import sklearn.datasets._openml as openml
 
     def offline(*args, **kwargs):
@@ -149,16 +150,16 @@ BAD_DATA = {
     "label 'cat'": (lambda p: write_npz(p / "d.npz", X=good_xy()[0], y=np.full(100, "cat")),
                     "y must hold the labels 0 to 9; got 'cat'"),
     "text pixels": (lambda p: write_npz(p / "d.npz", X=np.full((100, 784), "x"),
-                                        y=good_xy()[1]), "X must hold numbers, pixels 0..255 or 0..1; got <U1"),
+                                        y=good_xy()[1]), "X must be a 2-D array of pixels, numbers 0..255 or 0..1, one row per example; got <U1"),
     "complex pixels": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] * 1j, y=good_xy()[1]),
-                       "X must hold numbers, pixels 0..255 or 0..1; got complex128"),
+                       "X must be a 2-D array of pixels, numbers 0..255 or 0..1, one row per example; got complex128"),
     "nan pixel": (lambda p: write_npz(p / "d.npz", X=np.where(np.eye(100, 784), np.nan, 0),
-                                      y=good_xy()[1]), "pixels must be finite numbers"),
+                                      y=good_xy()[1]), "(train): X holds pixels from nan to nan"),
     "pixel 256": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] + 1, y=good_xy()[1]),
-                  "pixels up to 256, more than 8-bit 0..255"),
+                  "X holds pixels from 1 to 256: pass them as 0..255 or as 0..1 (not standardised to mean 0, nor 16-bit)"),
     "standardised pixels": (lambda p: write_npz(p / "d.npz", X=good_xy()[0] / 255 - 0.5,
                                                 y=good_xy()[1]),
-                            "pixels from -0.5 to 0.5; negative values look standardised"),
+                            "X holds pixels from -0.5 to 0.5: pass them as 0..255 or as 0..1"),
     "empty CSV": (lambda p: csv_folder(p, ""), "mnist_train.csv: empty"),
     "ragged CSV": (lambda p: csv_folder(p, ROW * 3 + "3" + ",0" * 700 + "\n" + ROW),
                    "mnist_train.csv: line 4 has 701 values, the first row 785"),
@@ -736,12 +737,12 @@ def test_bad_data_files_get_one_line_naming_the_file_and_what_was_expected(case,
 
 @pytest.mark.parametrize("call, message", [
     (lambda X, y: nn.train(X[0], y), "X must be a 2-D array"),
-    (lambda X, y: nn.train(X * 1j, y), "X must hold numbers, pixels 0..255 or 0..1; got complex"),
-    (lambda X, y: nn.train(X / 255 - 0.5, y), "X holds pixels from -0.5 to 0.5; negative values "
-     "look standardised (mean 0): pass the pixels as 0..255 or as 0..1"),
-    (lambda X, y: nn.train(X * 256.0, y), "X holds pixels up to 65280, more than 8-bit 0..255"),
+    (lambda X, y: nn.train(X * 1j, y), "X must be a 2-D array of pixels, numbers 0..255 or 0..1, one row per example; got complex"),
+    (lambda X, y: nn.train(X / 255 - 0.5, y), "X holds pixels from -0.5 to 0.5: pass them as 0..255 or "
+     "as 0..1 (not standardised to mean 0, nor 16-bit)"),
+    (lambda X, y: nn.train(X * 256.0, y), "X holds pixels from 0 to 65280: pass them"),
     (lambda X, y: nn.predict_proba(nn.init_params([64, 8, 10], np.random.default_rng(0)),
-                                   np.where(X > 100, np.nan, X / 255)), "must be finite"),
+                                   np.where(X > 100, np.nan, X / 255)), "from nan to nan"),
     (lambda X, y: nn.train(X, y[:-1]), "X has 40 rows, y has shape (39,)"),
     (lambda X, y: nn.train(X, np.zeros((40, 3))), "y must hold one label per row of X"),
     (lambda X, y: nn.train(X, np.full(40, "cat")), "y must hold the labels 0 to 9; got 'cat'"),

@@ -207,8 +207,37 @@ def test_ci_runs_the_readmes_two_commands_as_a_user_would():
     commands = re.findall(r"^(pip install -r requirements.txt && python [^#\n]*?)\s*#", readme,
                           re.M)
     assert commands == ["pip install -r requirements.txt && python nn_from_scratch.py",
-                        "pip install -r requirements.txt && python -m pytest -q test_nn.py"]
+                        "pip install -r requirements.txt && python -m pytest -q"]
     lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert lines[-2:] == commands
     assert "unset NN_SHARED_DATA SCIKIT_LEARN_DATA" in lines and 'HOME="$(mktemp -d)"' in \
         "\n".join(lines) and "export HOME" in lines
+
+
+def collected(*paths):
+    """How many tests pytest collects from paths (all of them, with none)."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                          "-p", "no:cacheprovider", *paths], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    return int(re.search(r"^(\d+) tests? collected", run.stdout, re.M)[1])
+
+
+def test_the_figures_the_readme_takes_from_the_code_are_the_codes():
+    # what the README says of the code is read from the code, so that it cannot drift: the
+    # lines above the Plumbing banner, the number of the card's checks and of all the tests,
+    # and the vanishing gradient's ratio, which its experiments table gives
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    source = (ROOT / "nn_from_scratch.py").read_text().splitlines()
+    core = source.index("# " + "=" * 76)  # the banner's first line; the core is above it
+    assert source[core + 1].startswith("# Plumbing.")
+    assert f"The first {core} lines of [`nn_from_scratch.py`]" in readme
+    card = re.search(r"`python -m pytest -q test_nn.py` runs .*?, (\d+) tests in about", readme)
+    everything = re.search(r"\(`test_docs.py`\): (\d+) tests, \d+ s in a clean clone", readme)
+    assert int(card[1]) == collected("test_nn.py")
+    assert int(everything[1]) == collected()
+    prose = re.search(r"its first layer learning (\d+)x slower than its last in epoch 1 \(the "
+                      r"median of seeds 0-2", readme)
+    row = re.search(r"--hidden 30 30 30 30 --activation sigmoid` \|[^\n]*? layer 1 learns "
+                    r"(\d+)x slower than layer 4 \|", readme)
+    assert prose[1] == row[1]
+

@@ -105,7 +105,7 @@ def test_the_core_above_the_plumbing_banner_runs_on_its_own(monkeypatch):
     assert namespace["report"](predict(params, X[1600:]), y[1600:])[1].startswith("confusion")
     assert all(r["ok"] for r in namespace["gradient_check"](sizes=(10, 6, 4, 10),
                                                             activation="sigmoid"))
-    with pytest.raises(ValueError, match="look standardised"):
+    with pytest.raises(ValueError, match="not standardised to mean 0"):
         train(X - 0.5, y, epochs=1, log=None)
     with pytest.raises(namespace["TrainingDiverged"]):
         train(X, y, lr=1e6, epochs=1, log=None)
@@ -511,3 +511,35 @@ def test_the_dream_penalties_make_less_ink_and_smoother_images(digits_model):
     assert roughness(smooth) < 0.5 * roughness(plain)
     for P in (P_small, P_smooth):
         assert np.array_equal(P.argmax(axis=1), np.arange(10))
+
+
+def test_train_on_mnist_prints_the_command_lines_numbers(mnist_home, capsys):
+    # nn.train(X, y) on MNIST's split and seed is the command line's run: the same loss
+    # before training, the same epoch lines (shifted batches included) and the same test
+    # accuracy, digit for digit; only the times differ
+    code, out, err = run_main(["--data-home", mnist_home, "--epochs", 2], capsys)
+    assert code == 0, err
+    X, y = nn.load_mnist(mnist_home)
+    X_train, y_train, X_test, y_test = nn.split_mnist(X, y)
+    X_train, y_train, X_val, y_val = nn.hold_out(X_train, y_train, nn.VAL_SIZE,
+                                                 np.random.default_rng(nn.SEED))
+    lines = []
+    params, _ = nn.train(X_train, y_train, X_val, y_val, epochs=2, log=lines.append)
+    lines.append(f"test accuracy: {100 * nn.accuracy(nn.predict(params, X_test), y_test):.2f}%")
+    untimed = lambda text: [re.sub(r"\| [\d.]+s$", "", line) for line in text]  # noqa: E731
+    printed = [line for line in out.splitlines() if line.startswith(("loss before", "epoch",
+                                                                     "test accuracy"))]
+    assert len(printed) == 4 and untimed(printed) == untimed(lines)
+
+
+def test_a_default_changed_on_the_module_is_seen_by_train_and_main_alike(monkeypatch, capsys):
+    # the config block is read when train() and main() are called, not when the file is
+    # imported: nn.EPOCHS = 2 and nn.HIDDEN = 16 change a notebook's train() and main() alike
+    monkeypatch.setattr(nn, "EPOCHS", 2)
+    monkeypatch.setattr(nn, "HIDDEN", 16)
+    X, y = digits()
+    params, history = nn.train(X, y, log=None)
+    assert len(history) == 2 and params["W1"].shape == (64, 16)
+    code, out, err = run_main(["--dataset", "digits"], capsys)
+    assert code == 0 and "network 64-16-10" in out and ", 2 epochs," in out
+    assert sum(line.startswith("epoch") for line in out.splitlines()) == 2

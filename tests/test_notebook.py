@@ -1,6 +1,7 @@
 """The notebook, nn_from_scratch.ipynb, run in a real Jupyter kernel."""
 
 import ast
+import importlib
 import importlib.util
 import inspect
 import json
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import nn_from_scratch as nn
-from helpers import ROOT, copy_openml_download, optional
+from helpers import ROOT, copy_openml_download
+from test_nn import unavailable
 
 pytestmark = pytest.mark.filterwarnings("error")  # any warning fails its test
 
@@ -22,9 +24,17 @@ NOTEBOOK = ROOT / "nn_from_scratch.ipynb"
 
 def notebook_tools():
     """tools/notebook.py, and nbformat for reading notebooks, once nbclient, ipykernel and
-    matplotlib (which the notebook draws with) are known to be here; else skipped, saying so."""
+    matplotlib (which the notebook draws with) are known to be here; else skipped, naming
+    every one that is not."""
+    absent = []
     for module in ("nbclient", "nbformat", "ipykernel", "matplotlib"):
-        optional(module, "pip install nbclient nbformat ipykernel matplotlib")
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            absent.append(module)
+    if absent:
+        unavailable(f"{', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed "
+                    "(pip install nbclient nbformat ipykernel matplotlib)")
     import nbformat
     return load_tool("tools/notebook.py"), nbformat
 
@@ -57,11 +67,12 @@ def test_without_jupyter_or_matplotlib_the_notebooks_tests_skip_saying_so(module
     # it, instead of an ImportError; where CI is set, it fails instead
     monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.delenv("CI", raising=False)
-    reason = f"{module} is not installed (pip install nbclient nbformat ipykernel matplotlib)"
-    with pytest.raises(pytest.skip.Exception, match=re.escape(reason)):
+    reason = (rf"^(\w+, )*{module}(, \w+)* (is|are) not installed \(pip install nbclient "
+              r"nbformat ipykernel matplotlib\)$")
+    with pytest.raises(pytest.skip.Exception, match=reason):
         notebook_tools()
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match=re.escape(reason)):
+    with pytest.raises(pytest.fail.Exception, match=reason):
         notebook_tools()
 
 
@@ -105,6 +116,7 @@ def test_the_notebooks_drift_cell_fails_when_the_files_backward_pass_changes(mni
     # beside nn_from_scratch.py the drift cell finds the file's forward pass, gradients and
     # update equal to the notebook's, bit for bit; with one bias gradient changed by a part
     # in a million, it fails, naming it
+    notebook_tools()  # or skipped, saying what to install
     from nbclient.exceptions import CellExecutionError
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(mnist_home))
     cells = json.loads(NOTEBOOK.read_text())["cells"]
