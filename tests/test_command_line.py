@@ -840,11 +840,16 @@ def test_ctrl_c_evaluates_saves_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "nn_from_scratch.py"), "--dataset",
                              "digits", "--epochs", "100000", "--save", str(model)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if line.startswith("epoch"):
-            proc.send_signal(signal.SIGINT)
-            break
-    out, err = proc.communicate(timeout=60)
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch"):
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:  # a run that ignored Ctrl-C would train on after the test: it is stopped
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert err == ""
     lines = out.splitlines()

@@ -210,6 +210,11 @@ def test_ci_runs_the_readmes_two_commands_as_a_user_would():
                         "pip install -r requirements.txt && python -m pytest -q"]
     lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert lines[-2:] == commands
+    # and before that in a virtual environment of requirements.txt alone, CI unset, as a
+    # user who installed nothing else has it
+    alone = lines.index("    unset CI")
+    assert 'export PATH="$HOME/only-requirements/bin:$PATH"' in lines[alone - 1]
+    assert [line.strip() for line in lines[alone + 1:alone + 3]] == commands
     assert "unset NN_SHARED_DATA SCIKIT_LEARN_DATA" in lines and 'HOME="$(mktemp -d)"' in \
         "\n".join(lines) and "export HOME" in lines
 

@@ -11,14 +11,16 @@ import shlex
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
 import nn_from_scratch as nn
-from helpers import (lab_server, labmod, needs_mnist, page_server, read_until, request, run_cli,
-                     small_mnist_like, url_port)
+from helpers import (ROOT, lab_server, labmod, needs_mnist, page_server, read_until, request,
+                     run_cli, small_mnist_like, url_port)
 from test_nn import MNIST_NPZ, run_main
 
 pytestmark = pytest.mark.filterwarnings("error")  # any warning fails its test
@@ -119,16 +121,27 @@ def test_the_page_reads_real_mnist_digits_blown_up_to_a_280_pixel_pad(mnist, mni
 
 
 def test_the_page_and_its_model_are_served_and_nothing_else():
-    # GET / is the page (nothing in it fetched from elsewhere), GET /model the weights the
-    # hidden-unit panel draws, the favicon an empty 204; no other path, and no file on disk
+    # GET / is the page, and /lab.css and /lab.js its style and script, lab/'s files as they
+    # are (nothing in them fetched from elsewhere; the script with the form's flags written
+    # in); GET /model the weights the hidden-unit panel draws, the favicon an empty 204; no
+    # other path, and no other file on disk, not even lab/'s own by another name
     params = untrained()
     with page_server(params) as port:
         status, page = request(port, "GET", "/")
         assert status == 200
         page = page.decode()
-        for part in ('<canvas id="pad"', 'id="clear"', 'id="prediction"', 'rel="icon"'):
+        assert page == (ROOT / "lab" / "index.html").read_text()
+        for part in ('<canvas id="pad"', 'id="clear"', 'id="prediction"', 'rel="icon"',
+                     'href="/lab.css"', 'src="/lab.js"'):
             assert part in page
         assert not re.search(r"(src|href)=\"(?!data:|/|#)", page) and "http" not in page
+        assert request(port, "GET", "/lab.css")[1].decode() == (ROOT / "lab" / "lab.css"
+                                                                ).read_text()
+        script = request(port, "GET", "/lab.js")[1].decode()
+        assert "const LAB = null;" in (ROOT / "lab" / "lab.js").read_text()
+        assert re.search(r"^const LAB = \{\"fields\": \[\{\"flag\": \"--hidden\"", script, re.M)
+        for path in ("/index.html", "/lab.html", "/server.py", "/lab/lab.js", "/lab.js/"):
+            assert request(port, "GET", path)[0] == 404, path
         status, model = request(port, "GET", "/model")
         templates = templates_of(model)
         assert status == 200 and templates.shape == (16, 784) and model["units"] == 16
@@ -748,3 +761,19 @@ def test_load_serve_shows_the_saved_weights_as_a_run_and_reads_data_only_for_a_r
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0 and err == "" and out.endswith("stopped\n")
+
+
+def test_the_file_copied_alone_runs_and_says_in_one_line_that_serve_needs_lab(tmp_path):
+    # nn_from_scratch.py copied anywhere without lab/ trains and evaluates as ever; --serve
+    # says in one line that it needs the folder, exit code 1, no traceback
+    alone = tmp_path / "nn_from_scratch.py"
+    shutil.copyfile(ROOT / "nn_from_scratch.py", alone)
+    run = subprocess.run([sys.executable, str(alone), "--dataset", "digits", "--epochs", "2"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.splitlines()[-1].startswith("test accuracy: ")
+    run = subprocess.run([sys.executable, str(alone), "--serve", "--port", "0"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == ("error: --serve needs the folder lab/ that comes beside "
+                          "nn_from_scratch.py; everything else runs without it\n")
+
