@@ -467,7 +467,7 @@ def train(X_train, y_train, X_val=None, y_val=None, log=print, watch=None, stop=
             if b % 10 == 0:  # every 10th step is enough to see how the layers learn
                 samples.append(layer_sample(cache, grads, cfg.activation))
             if b % 100 == 0:
-                flush_denormals(params, state)  # speed only: no number changes (4b)
+                flush_denormals(params, state)  # speed only: no slow subnormal floats (4b)
             if watch:
                 watch.step(params, epoch, b + 1, loss)
             if stop is not None and stop.is_set():
