@@ -126,13 +126,17 @@ def shift_images(X, rng):
     or +1 pixel down and right (9 offsets), filling the edge it uncovers with 0 (blank).
     A digit one pixel off is the same digit: showing the network such copies teaches it
     that, and gains ~0.5% test accuracy at the cost of one copy of the batch."""
+    return move_images(X, *rng.integers(-1, 2, size=2))
+
+
+def move_images(X, dy, dx):
+    """X (n, side * side) with every image moved dy pixels down and dx right, blank behind."""
     side = math.isqrt(X.shape[1])
-    dy, dx = rng.integers(-1, 2, size=2)
     s = side * dy + dx  # in a flattened image, dy rows down and dx right is s places on
     moved = np.zeros_like(X)
     moved[:, max(s, 0):X.shape[1] + min(s, 0)] = X[:, max(-s, 0):X.shape[1] + min(-s, 0)]
-    if dx:  # except that a pixel pushed off one side of a row lands on the next row's other side
-        moved.reshape(-1, side, side)[:, :, 0 if dx > 0 else side - 1] = 0
+    if dx:  # except that pixels pushed off one side of a row land on the next row's other side
+        moved.reshape(-1, side, side)[:, :, slice(0, dx) if dx > 0 else slice(dx, None)] = 0
     return moved
 
 
@@ -159,7 +163,7 @@ def default_init(activation):
     return "he" if activation == "relu" else "glorot"
 
 
-def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT):
+def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT, conv=()):
     """Weights and biases for layers of the given sizes, e.g. [784, 128, 10]: W1 (784, 128),
     b1 (128,), W2 (128, 10), b2 (10,), and so on up to WL, bL for L = len(sizes) - 1.
     The weights are random, so that the units of a layer differ, and scaled so that the
@@ -170,16 +174,22 @@ def init_params(sizes, rng, dtype=np.float32, activation=ACTIVATION, init=INIT):
     to learn from: "zeros", every weight 0, so that every unit of a layer computes the same
     thing and gets the same gradient, and nothing tells them apart; "normal", N(0, 1), far
     too large for 784 inputs: ReLU outputs of ~10 and saturated sigmoids. params names its
-    activation too, an entry that every copy keeps: forward_prop applies it."""
+    activation too, an entry that every copy keeps: forward_prop applies it. conv: the
+    channels of conv layers (2b) before them, 3x3 kernels K1 (conv[0], 3, 3, 1), ..., each
+    seeing 9 pixels of every input map; sizes[0] is then what the last one gives."""
     params = {"activation": activation}
     init = init or default_init(activation)
-    for l in range(1, len(sizes)):
-        fan_in, fan_out = sizes[l - 1], sizes[l]
+
+    def draw(shape, fan_in, fan_out):
         variance = {"he": 2 / fan_in, "glorot": 2 / (fan_in + fan_out), "normal": 1,
                     "zeros": 0}[init]  # (zeros draws too: the same seed, the same shuffles)
-        params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out))
-                           * np.sqrt(variance)).astype(dtype)         # (sizes[l-1], sizes[l])
-        params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)              # (sizes[l],)
+        return (rng.standard_normal(shape) * np.sqrt(variance)).astype(dtype)
+    for l, (C, F) in enumerate(zip((1, *conv), conv), 1):
+        params[f"K{l}"] = draw((F, 3, 3, C), 9 * C, 9 * F)            # (F, 3, 3, C)
+        params[f"k{l}"] = np.zeros(F, dtype=dtype)                    # (F,)
+    for l in range(1, len(sizes)):
+        params[f"W{l}"] = draw((sizes[l - 1], sizes[l]), sizes[l - 1], sizes[l])
+        params[f"b{l}"] = np.zeros(sizes[l], dtype=dtype)             # (sizes[l],)
     return params
 
 
@@ -256,6 +266,8 @@ def forward_prop(params, X, masks=None):
     g = ACTIVATIONS[params["activation"]][0]   # the hidden layers' activation
     L = depth(params)                          # W1, b1, ..., WL, bL
     A, cache = X, []                           # A0 = X, the input (n, 784)
+    if "K1" in params:                         # a conv network: its conv layers first (2b)
+        A, cache = conv_forward(params, X)     # A0 (n, F h w), and their cache
     for l in range(1, L + 1):
         Z = A @ params[f"W{l}"] + params[f"b{l}"]  # (n, sizes[l]) pre-activation
         A = g(Z) if l < L else softmax(Z)          # (n, sizes[l]); the last: probabilities
@@ -298,9 +310,11 @@ def backward_prop(params, X, Y, cache, loss=LOSS, masks=None, into_input=False):
     for l = 1..L-1, or None. into_input: go one layer further, through W1 into the pixels,
     and return (grads, dloss/dX)."""
     g_deriv = ACTIVATIONS[params["activation"]][1]
-    L = depth(params)
-    Z = [None] + cache[0::2]                   # Z[l] (n, sizes[l]), for l = 1..L
-    A = [X] + cache[1::2]                      # A[l] (n, sizes[l]); A[0] = X
+    L, conv = depth(params), cache[:-2 * depth(params)]  # conv: the conv layers' (2b)
+    Z = [None] + cache[-2 * L::2]              # Z[l] (n, sizes[l]), for l = 1..L
+    A = [X] + cache[-2 * L + 1::2]             # A[l] (n, sizes[l]); A[0] = X
+    if conv:                                   # ... or the conv layers' maps in a row
+        A[0] = conv[-1].transpose(1, 0, 2, 3).reshape(len(X), -1)
     n = len(X)
     grads = {}
     if loss == "cross-entropy":
@@ -318,7 +332,7 @@ def backward_prop(params, X, Y, cache, loss=LOSS, masks=None, into_input=False):
         # into the layer's weights and biases (each example adds to the bias it passed through)
         grads[f"W{l}"] = A[l - 1].T @ dZ       # (sizes[l-1], sizes[l])
         grads[f"b{l}"] = dZ.sum(axis=0)        # (sizes[l],)
-        if l > 1 or into_input:                # (training needs no gradient for X, the data)
+        if l > 1 or into_input or conv:        # (training needs no gradient for X, the data)
             # back through the weights, into the previous layer's output A[l-1] ...
             dA = dZ @ params[f"W{l}"].T        # (n, sizes[l-1]); for l = 1, dloss/dX
         if l > 1:
@@ -326,6 +340,8 @@ def backward_prop(params, X, Y, cache, loss=LOSS, masks=None, into_input=False):
                 dA *= masks[l - 2]             # (M[l-1], the mask of the forward pass)
             # ... and back through its activation: for ReLU, only where the unit was on
             dZ = dA * g_deriv(Z[l - 1])        # (n, sizes[l-1])
+    if conv:                                   # on through the conv layers (2b)
+        dA = conv_backward(params, dA, conv, grads, into_input)
     grads = {key: grads[key] for key in arrays(params)}  # in the order W1, b1, W2, ...
     return (grads, dA) if into_input else grads
 
@@ -337,6 +353,141 @@ def input_gradient(params, X, Y):
     (a dream); its size shows which pixels decide (saliency)."""
     cache = forward_prop(params, X)
     return backward_prop(params, X, Y, cache, into_input=True)[1]
+
+
+# ----------------------------------------------------------------------------
+# 2b. A convolutional network: small filters slid over the image, before the dense layers
+#
+# A conv layer (--conv 8 16) learns F filters of 3x3 pixels over its C input maps and
+# applies each at every position of the image, then keeps the largest of each 2x2 square
+# (max-pooling): the same detector everywhere, and half the width and height. The maps are
+# channel-major, A (C, n, h, w): one image per channel per example, which makes each of a
+# filter's 9 taps one contiguous slice of memory, and the whole layer one matrix product.
+#   A0 = X as (1, n, 28, 28)                                       one channel: grey
+#   Z_l  = K_l * A_(l-1) + k_l  (F, n, h, w)   3x3 'same' conv     K_l (F, 3, 3, C)  k_l (F,)
+#   A_l  = g(maxpool(Z_l))      (F, n, h/2, w/2)
+# and the last A_l, each example's maps in a row (n, F h/2 w/2), is the dense layers' A_0.
+
+def conv_depth(params):
+    """Lc, the number of conv layers: the kernels K1, ..., KLc (0 for the MLP)."""
+    return sum(key.startswith("K") for key in params)
+
+
+def n_inputs(params):
+    """d, the pixels of an image params takes: W1's rows; for a conv network the last conv
+    layer's map in W1's rows per channel, times 4 for each 2x2 pooling that made it."""
+    Lc = conv_depth(params)
+    return params["W1"].shape[0] // (len(params[f"k{Lc}"]) if Lc else 1) * 4 ** Lc
+
+
+def conv_sides(n_features, channels):
+    """The maps' side at each conv layer's input for square images of n_features pixels
+    ([28, 14] for --conv 8 16), or a ValueError if they are not square or a pooling
+    cannot halve one (28 -> 14 -> 7: a third layer would pool 7x7 maps)."""
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(f"conv layers take square images; rows of {n_features} pixels are "
+                         "not square: leave out conv")
+    sides = [side >> l for l in range(len(channels))]
+    if any(s % 2 for s in sides):
+        l = next(l for l, s in enumerate(sides) if s % 2)
+        raise ValueError(f"conv: {len(channels)} layers on {side}x{side} images, but layer "
+                         f"{l + 1}'s 2x2 pooling cannot halve {sides[l]}x{sides[l]} maps: "
+                         f"give at most {l} channel count{'s' if l != 1 else ''}")
+    return sides
+
+
+def conv_forward(params, X):
+    """The conv layers of params on X (n, side * side). Returns the dense layers' input,
+    (n, F h w) for the last layer's F maps of h x w, and the cache [(cols_1, Z_1, P_1), A_1,
+    ..., A_Lc] that conv_backward needs."""
+    g = ACTIVATIONS[params["activation"]][0]
+    n, side = len(X), math.isqrt(X.shape[1])
+    A, cache = X.reshape(1, n, side, side), []     # (1, n, 28, 28): one channel, grey
+    for l in range(1, conv_depth(params) + 1):
+        Z, cols = convolve(A, params[f"K{l}"], params[f"k{l}"])  # (F, n, h + 2, w + 2)
+        P = max_pool(Z)                            # (F, n, h/2, w/2): each square's largest
+        A = g(P)      # (F, n, h/2, w/2); = maxpool(g(Z)), as g rises, on a quarter of the work
+        cache += [(cols, Z, P), A]
+    return A.transpose(1, 0, 2, 3).reshape(n, -1), cache  # (n, F h/2 w/2): maps in a row
+
+
+def convolve(A, K, k):
+    """The 'same' 3x3 convolution of maps A (C, n, h, w), zero outside each image, with
+    kernels K (F, 3, 3, C) and biases k (F,): Z[f, i, y, x] = k[f] + sum over dy, dx, c of
+    K[f, dy, dx, c] A[c, i, y + dy - 1, x + dx - 1]. Each map is framed by zeros and the
+    frames laid end to end, so that tap (dy, dx) of every position is the same slice moved
+    by (dy - 1) rows and (dx - 1) columns; the 9 slices stacked (im2col) make one product.
+    Returns Z (F, n, h + 2, w + 2), valid inside its frame, and the slices cols."""
+    C, n, h, w = A.shape
+    H, W = h + 2, w + 2                           # the framed map
+    N, m = n * H * W, W + 1                       # its positions; m: room for the moves
+    flat = np.zeros((C, m + N + m), A.dtype)      # (C, N + 2m), zeros around each map
+    flat[:, m:m + N].reshape(C, n, H, W)[:, :, 1:-1, 1:-1] = A
+    cols = np.empty((3, 3, C, N), A.dtype)        # (3, 3, C, N): tap (dy, dx) of every position
+    for dy, dx in np.ndindex(3, 3):
+        start = m + (dy - 1) * W + (dx - 1)
+        cols[dy, dx] = flat[:, start:start + N]   # A moved by (dy - 1, dx - 1)
+    Z = K.reshape(len(K), -1) @ cols.reshape(-1, N) + k[:, None]  # (F, 9C) @ (9C, N) -> (F, N)
+    return Z.reshape(-1, n, H, W), cols
+
+
+def quarters(Z):
+    """The four (F, n, h/2, w/2) views of a framed map's inside: the top-left, top-right,
+    bottom-left and bottom-right pixel of each 2x2 square."""
+    inside = Z[:, :, 1:-1, 1:-1]                  # (F, n, h, w)
+    return [inside[:, :, dy::2, dx::2] for dy in (0, 1) for dx in (0, 1)]
+
+
+def max_pool(Z):
+    """2x2 max-pooling of Z (F, n, h + 2, w + 2) -> (F, n, h/2, w/2)."""
+    a, b, c, d = quarters(Z)
+    return np.maximum(np.maximum(a, b), np.maximum(c, d))
+
+
+def conv_backward(params, dA, cache, grads, into_input=False):
+    """From dloss/dA0 of the dense layers (n, F h w) back through the conv layers Lc..1,
+    adding dK_l (F, 3, 3, C) and dk_l (F,) to grads. into_input: go on into the pixels and
+    return dloss/dX (n, side * side)."""
+    g_deriv = ACTIVATIONS[params["activation"]][1]
+    Lc = conv_depth(params)
+    F, n, h, w = cache[-1].shape
+    dA = dA.reshape(n, F, h, w).transpose(1, 0, 2, 3)  # (F, n, h, w): back into maps
+    for l in range(Lc, 0, -1):
+        (cols, Z, P), K = cache[2 * l - 2], params[f"K{l}"]
+        dP = dA * g_deriv(P)               # (F, n, h/2, w/2): back through the activation
+        dZ = unpool(dP, Z, P).reshape(len(K), -1)  # (F, N): to each square's largest, only
+        dK = cols.reshape(-1, dZ.shape[1]) @ dZ.T  # (9C, N) @ (N, F): as fast as BLAS goes
+        grads[f"K{l}"] = dK.T.reshape(K.shape)     # (F, 3, 3, C)
+        grads[f"k{l}"] = dZ.sum(axis=1)    # (F,): every position used the bias
+        if l > 1 or into_input:            # dA_(l-1) (C, n, h, w): each tap's share, moved back
+            dA = unconvolve(K.reshape(len(K), -1).T @ dZ, Z.shape)   # (9C, F) @ (F, N)
+    return dA.reshape(n, -1) if into_input else None
+
+
+def unpool(dP, Z, P):
+    """max_pool's gradient: dP (F, n, h/2, w/2) to the first largest pixel of each 2x2 square
+    of Z, in reading order, as PyTorch does; 0 elsewhere and on the frame. (F, n, h+2, w+2)"""
+    dZ = np.zeros(Z.shape, dP.dtype)              # (F, n, h + 2, w + 2)
+    taken = np.zeros(P.shape, bool)               # (F, n, h/2, w/2): a square's max found
+    for z, dz in zip(quarters(Z), quarters(dZ)):
+        first = (z == P) & ~taken                 # a tie (a blank square) goes to one pixel
+        taken |= first
+        np.multiply(dP, first, out=dz)
+    return dZ
+
+
+def unconvolve(dcols, shape):
+    """convolve's im2col backwards: dcols (9C, N), the gradient of each tap's slice, added
+    back to where each slice was read. shape: Z's (F, n, H, W). Returns (C, n, H-2, W-2)."""
+    _, n, H, W = shape
+    N, m = n * H * W, W + 1
+    dcols = dcols.reshape(3, 3, -1, N)            # (3, 3, C, N)
+    dflat = np.zeros((dcols.shape[2], m + N + m), dcols.dtype)   # (C, N + 2m)
+    for dy, dx in np.ndindex(3, 3):
+        start = m + (dy - 1) * W + (dx - 1)
+        dflat[:, start:start + N] += dcols[dy, dx]
+    return dflat[:, m:m + N].reshape(-1, n, H, W)[:, :, 1:-1, 1:-1]  # (C, n, h, w)
 
 
 # ----------------------------------------------------------------------------
@@ -362,7 +513,7 @@ def update_params(params, grads, state, lr, optimizer=OPTIMIZER, momentum=MOMENT
     t = state["t"]
     for key, g in grads.items():
         P = params[key]
-        if weight_decay and key.startswith("W"):
+        if weight_decay and key[0] in "WK":          # the weights and kernels, not the biases
             g = g + weight_decay * P                 # gradient of (weight_decay / 2) * sum(W**2)
         if optimizer == "sgd":
             step = lr * g                            # P <- P - lr g
@@ -440,7 +591,7 @@ def train(X_train, y_train, X_val=None, y_val=None, log=print, watch=None, stop=
     log = log or (lambda line: None)  # log=None: say nothing
     keep_freed_memory()  # speed only: a notebook trains as fast as the command line (4b)
     rng = np.random.default_rng(cfg.seed)  # one seed: the weights, the shuffles, the shifts
-    params = init_params(cfg.sizes, rng, cfg.dtype, cfg.activation, cfg.init)
+    params = init_params(cfg.sizes, rng, cfg.dtype, cfg.activation, cfg.init, cfg.conv)
     state = init_optimizer(params, cfg.optimizer)
     n, steps = len(X_train), math.ceil(len(X_train) / cfg.batch_size)  # steps per epoch
     before, line = loss_before_training(params, X_train, y_train, X_val, y_val, cfg.loss)
@@ -550,17 +701,21 @@ def check_training(X_train, y_train, X_val=None, y_val=None, **settings):
     cfg = dict(hidden=HIDDEN, activation=ACTIVATION, init=INIT, loss=LOSS, dropout=DROPOUT,
                epochs=EPOCHS, batch_size=None, lr=None, optimizer=OPTIMIZER, schedule=SCHEDULE,
                momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, augment=None, dtype=DTYPE,
-               seed=SEED, num_classes=NUM_CLASSES)
+               seed=SEED, conv=(), num_classes=NUM_CLASSES)
     if settings.keys() - cfg.keys():
         raise TypeError(f"train() has no setting {', '.join(sorted(settings.keys() - cfg.keys()))}"
                         f"; it takes {', '.join(cfg)}")
     cfg = SimpleNamespace(**{**cfg, **settings})
+    cfg.conv = [] if cfg.conv is None else [cfg.conv] if np.ndim(cfg.conv) == 0 else list(cfg.conv)
     X_train, y_train = check_data(X_train, y_train, cfg.num_classes)
     if X_val is not None:
         X_val, y_val = check_data(X_val, y_val, cfg.num_classes, X_train.shape[1])
     check_settings(cfg, len(y_train))
     fill_in(cfg, len(y_train), X_train.shape[1])
-    cfg.sizes = layer_sizes(X_train.shape[1], cfg.hidden, cfg.num_classes)  # [784, 128, 10]
+    n_in = X_train.shape[1]                    # 784, or what the conv layers give (2b)
+    if cfg.conv:
+        n_in = cfg.conv[-1] * (conv_sides(n_in, cfg.conv)[-1] // 2) ** 2
+    cfg.sizes = layer_sizes(n_in, cfg.hidden, cfg.num_classes)  # [784, 128, 10]
     cfg.dtype = np.dtype(cfg.dtype)
     if cfg.augment and math.isqrt(X_train.shape[1]) ** 2 != X_train.shape[1]:
         raise ValueError(f"augment=True shifts square images; rows of {X_train.shape[1]} "
@@ -594,7 +749,9 @@ def check_settings(cfg, n_train=None, name=str):
             ("momentum", lambda v: 0 <= v < 1, ">= 0 and < 1"),
             ("dropout", lambda v: 0 <= v < 1, ">= 0 and < 1, the share of hidden units dropped"),
             ("weight_decay", lambda v: 0 <= v < 1, ">= 0 and < 1"),
-            ("seed", lambda v: isinstance(v, whole) and v >= 0, "a whole number >= 0")]:
+            ("seed", lambda v: isinstance(v, whole) and v >= 0, "a whole number >= 0"),
+            ("conv", lambda v: all(isinstance(c, whole) and c >= 1 for c in v),
+             "a whole number >= 1 for each conv layer's channels")]:
         value = getattr(cfg, key, None)
         if value is not None and not ok(value):
             raise ValueError(f"{name(key)} must be {words} (got {value})")
@@ -608,7 +765,7 @@ def fill_in(cfg, n_train, n_features):
     cfg.batch_size = cfg.batch_size or min(BATCH_SIZE, n_train)
     if cfg.lr is None:
         cfg.lr = default_lr(cfg.optimizer, cfg.momentum, cfg.batch_size, n_train,
-                            np.size(cfg.hidden), cfg.activation, cfg.loss)
+                            np.size(cfg.hidden) + len(cfg.conv or ()), cfg.activation, cfg.loss)
     if cfg.augment is None:
         cfg.augment = AUGMENT and n_features == 28 * 28
 
@@ -624,9 +781,9 @@ def layer_sample(cache, grads, activation):
     """What a step shows of the layers, (L,) each: how fast each learns, the length of its bias
     gradient ||dloss/db_l|| (Nielsen's book, chapter 5: a bias moves by lr times it, and so,
     on average, do the weights beside it); and the stuck_units of Z1, ..., Z(L-1)."""
-    L = len(cache) // 2
+    L = sum(key.startswith("b") for key in grads)   # the dense layers'
     return ([np.linalg.norm(grads[f"b{l}"]) for l in range(1, L + 1)],
-            stuck_units(cache[0:-2:2], activation))
+            stuck_units(cache[-2 * L:-2:2], activation))
 
 
 def layer_summary(samples, activation):
@@ -706,8 +863,9 @@ def predict_proba(params, X, chunk=10000):
     if params.get("activation") not in ACTIVATIONS:
         raise ValueError(f"params['activation'] must name the hidden layers' activation, one of "
                          f"{', '.join(ACTIVATIONS)}; got {params.get('activation')!r}")
-    X, _ = check_data(X, n_features=params["W1"].shape[0])
+    X, _ = check_data(X, n_features=n_inputs(params))
     dtype, L = params["W1"].dtype, depth(params)
+    chunk = min(chunk, 1000) if "K1" in params else chunk  # a conv layer's cols: 9x its maps
     return np.concatenate([forward_prop(params, scale_pixels(X[i:i + chunk], dtype))[-1]
                            for i in range(0, len(X), chunk)]
                           or [np.zeros((0, params[f"W{L}"].shape[1]))])
@@ -755,13 +913,14 @@ def confused_pairs(C, top=5):
 # 6. Checking the gradients: backprop against the definition of a derivative
 
 def numerical_gradients(params, X, Y, h=1e-5, loss=LOSS, masks=None):
-    """dloss/dP for every entry of every parameter by central differences, (loss(P + h) -
-    loss(P - h)) / 2h: error O(h^2) plus round-off ~1e-16 / h, both small at h = 1e-5 in
-    float64. Two forward passes per entry: for small networks. masks: dropout's, fixed."""
+    """dloss/dP for every entry of every parameter, and of the input X (as "X"), by central
+    differences, (loss(P + h) - loss(P - h)) / 2h: error O(h^2) plus round-off ~1e-16 / h,
+    both small at h = 1e-5 in float64. Two forward passes per entry: for small networks.
+    masks: dropout's, fixed."""
     def value():
         return LOSSES[loss](forward_prop(params, X, masks)[-1], Y)
     grads = {}
-    for key, P in arrays(params).items():
+    for key, P in {**arrays(params), "X": X}.items():
         G = np.zeros_like(P)
         for i in np.ndindex(P.shape):
             saved = P[i]
@@ -784,24 +943,31 @@ def relative_error(a, b):
 
 
 def gradient_check(seed=0, n=5, sizes=(20, 8, 10), activation=ACTIVATION, tolerance=1e-6,
-                   loss=LOSS, dropout=0.0):
-    """backward_prop against numerical_gradients, every entry of every parameter, on a small
-    random float64 network of the given sizes with non-zero biases, n examples, the loss
-    given and, with dropout > 0, one fixed set of masks. A row per parameter: its largest
-    gradient and absolute error, relative_error, and ok."""
+                   loss=LOSS, dropout=0.0, conv=()):
+    """backward_prop against numerical_gradients, every entry of every parameter and of the
+    input gradient dloss/dX, on a small random float64 network of the given sizes with
+    non-zero biases, n examples, the loss given and, with dropout > 0, one fixed set of
+    masks. conv: conv layers' channels (2b) on images of sizes[0] pixels, (64, 5, 10) for
+    8x8. A row per parameter and X: its largest gradient and absolute error,
+    relative_error, and ok."""
     rng = np.random.default_rng(seed)
-    params = init_params(sizes, rng, np.float64, activation)
-    for l in range(1, len(sizes)):
-        params[f"b{l}"] = 0.1 * rng.standard_normal(sizes[l])
+    dense = sizes
+    if conv:  # the dense layers take what the conv layers give
+        dense = (conv[-1] * (conv_sides(sizes[0], conv)[-1] // 2) ** 2, *sizes[1:])
+    params = init_params(dense, rng, np.float64, activation, conv=conv)
+    for key in [key for key in params if key[0] in "kb"]:
+        params[key] = 0.1 * rng.standard_normal(len(params[key]))
     X = rng.random((n, sizes[0]))                                    # (n, 20)
     Y = one_hot(np.arange(n) % sizes[-1], sizes[-1], np.float64)     # (n, 10)
     masks = dropout_masks(params, n, dropout, rng) if dropout else None
-    analytic = backward_prop(params, X, Y, forward_prop(params, X, masks), loss, masks)
+    analytic, dX = backward_prop(params, X, Y, forward_prop(params, X, masks), loss, masks,
+                                 into_input=True)
     numeric = numerical_gradients(params, X, Y, loss=loss, masks=masks)
     rows = []
-    for key in analytic:
+    for key, shape in [*((key, params[key].shape) for key in analytic), ("X", X.shape)]:
+        analytic["X"] = dX
         error = relative_error(analytic[key], numeric[key])
-        rows.append({"name": key, "shape": params[key].shape,
+        rows.append({"name": key, "shape": shape,
                      "max_grad": float(np.abs(analytic[key]).max()),
                      "abs_error": float(np.abs(analytic[key] - numeric[key]).max()),
                      "rel_error": error, "ok": error < tolerance})
@@ -1143,7 +1309,7 @@ def load_params(path):
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
             stored = {key: f[key] for key in f.files
-                      if re.fullmatch(r"[Wb][1-9][0-9]*|sizes|activation", key)}
+                      if re.fullmatch(r"[WbKk][1-9][0-9]*|sizes|activation", key)}
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; --load takes weights saved with --save") from None
     except Exception as e:  # not a zip, truncated, pickled objects, ...
@@ -1173,11 +1339,33 @@ def load_params(path):
                                 f"network needs float32 or float64 {shape}")
             if not np.all(np.isfinite(A)):
                 raise DataError(f"{path}: layer {l}: {key} holds inf or nan values")
+    convs = load_conv(path, stored, sizes[0])  # a conv network's kernels, in order (2b)
     activation = str(stored.get("activation", "relu"))
     if activation not in ACTIVATIONS:
         raise DataError(f"{path}: activation {activation[:40]!r} is not one of "
                         f"{', '.join(ACTIVATIONS)}")
-    return {"activation": activation, **{key: stored[key] for key in keys}}
+    return {"activation": activation, **{key: stored[key] for key in (*convs, *keys)}}
+
+
+def load_conv(path, stored, n_in):
+    """The keys K1, k1, ..., KLc, kLc of the conv layers in stored, checked to chain from one
+    grey channel to W1's n_in rows; DataError otherwise."""
+    Lc = max([int(key[1:]) for key in stored if key[0] in "Kk"] + [0])
+    C = 1
+    for l in range(1, Lc + 1):
+        K, k = stored.get(f"K{l}"), stored.get(f"k{l}")
+        if K is None or k is None or K.shape != (len(k), 3, 3, C) or k.ndim != 1 \
+                or K.dtype != stored["W1"].dtype or k.dtype != K.dtype:
+            raise DataError(f"{path}: conv layer {l}: K{l} and k{l} must be 3x3 kernels of "
+                            f"{C} channel{'s' * (C > 1)}, (F, 3, 3, {C}) and (F,), "
+                            f"{stored['W1'].dtype} like W1")
+        if not (np.all(np.isfinite(K)) and np.all(np.isfinite(k))):
+            raise DataError(f"{path}: conv layer {l}: K{l} or k{l} holds inf or nan values")
+        C = len(k)
+    if Lc and (n_in % C or math.isqrt(n_in // C) ** 2 != n_in // C):
+        raise DataError(f"{path}: W1 takes {n_in} inputs, not the {C} square maps that conv "
+                        f"layer {Lc} gives")
+    return [f"{P}{l}" for l in range(1, Lc + 1) for P in "Kk"]
 
 
 # ----------------------------------------------------------------------------
@@ -1229,6 +1417,13 @@ def show_mistakes(params, X, y, n, ascii=False):
               + draw_digit(X[i], ascii) for i in worst]
     return [f"the {len(worst)} most confident mistakes of {wrong} (test images):", "",
             *side_by_side(blocks)]
+
+
+def moved_accuracy(params, X, y, d):
+    """The mean accuracy on the images X (n, side * side) moved d pixels up, down, left and
+    right: 1 at any d for a network that reads a digit wherever it is."""
+    return float(np.mean([accuracy(predict(params, move_images(X, dy, dx)), y)
+                          for dy, dx in ((-d, 0), (d, 0), (0, -d), (0, d))]))
 
 
 def fool(params, X, y, eps):
@@ -1285,7 +1480,7 @@ def dream(params, steps=300, step=0.05, l2=0.0, blur=0):
     (l2 / 2) ||x||^2 to the loss, so that only ink worth its place stays; blur > 0 takes the
     mean of each 3x3 neighbourhood every `blur` steps."""
     dtype, k = params["W1"].dtype, params[f"W{depth(params)}"].shape[1]
-    X = np.zeros((k, params["W1"].shape[0]), dtype)                  # (10, 784), black
+    X = np.zeros((k, n_inputs(params)), dtype)                       # (10, 784), black
     Y = np.eye(k, dtype=dtype)                                       # image c dreams of c
     side = math.isqrt(X.shape[1])
     for t in range(1, steps + 1):
@@ -1496,9 +1691,9 @@ def predict_files(params, paths, ascii=False):
 
 def gradient_table(rows):
     """The rows of gradient_check as a table, with a hint for any parameter that fails."""
-    return [f"{'parameter':<10} {'shape':<10} {'max |grad|':>11} {'max abs error':>14} "
+    return [f"{'parameter':<10} {'shape':<12} {'max |grad|':>11} {'max abs error':>14} "
             f"{'relative error':>15}  result"] + [
-        f"{r['name']:<10} {str(r['shape']):<10} {r['max_grad']:>11.2e} {r['abs_error']:>14.2e} "
+        f"{r['name']:<10} {str(r['shape']):<12} {r['max_grad']:>11.2e} {r['abs_error']:>14.2e} "
         f"{r['rel_error']:>15.2e}  {'pass' if r['ok'] else 'FAIL'}" for r in rows] + [
         f"hint: d{r['name']} from backward_prop disagrees with the numerical derivative; check "
         f"the line that computes d{r['name']} and the gradients it is made from (a missing / n, "
@@ -1536,8 +1731,8 @@ def plot_run(path, history, params):
         if "" not in lines:
             ax.legend(fontsize="small")
     ax.set(xlabel="epoch", ylim=(-2, 102))
-    W1 = params["W1"]                                         # (784, hidden)
-    side, hidden = math.isqrt(W1.shape[0]), W1.shape[1]
+    W1 = params["W1"] if "K1" not in params else params["K1"].reshape(len(params["K1"]), -1).T
+    side, hidden = math.isqrt(W1.shape[0]), W1.shape[1]       # (784, hidden) or K1's (9, F)
     cols = math.ceil(math.sqrt(hidden * 2))                   # a 2:1 grid: 16 x 8 for 128
     rows = math.ceil(hidden / cols)
     tiles = np.full((rows * cols, side + 1, side + 1), np.nan)  # a gap right of and below each
@@ -1546,8 +1741,9 @@ def plot_run(path, history, params):
     tiles = tiles.reshape(rows, cols, side + 1, side + 1).transpose(0, 2, 1, 3)
     ax = fig.add_subplot(grid[:, 1])
     ax.imshow(tiles.reshape(rows * (side + 1), cols * (side + 1)), cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set(title=f"W1: what each of the {hidden} first-layer units looks for "
-                 "(red: ink raises it, blue: ink lowers it)")
+    ax.set(title=f"{'K1' if side == 3 else 'W1'}: what each of the {hidden} first-layer "
+                 f"{'filters' if side == 3 else 'units'} looks for (red: ink raises it, blue: "
+                 "ink lowers it)")
     ax.axis("off")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
@@ -1606,6 +1802,9 @@ def make_parser(add_help=True):
     p.add_argument("--hidden", type=width, nargs="+", default=None, metavar="W",
                    help=f"one width per hidden layer: --hidden 256 128 makes 784-256-128-10 "
                         f"(default: {HIDDEN})")
+    p.add_argument("--conv", type=int, nargs="+", default=None, metavar="C",
+                   help="convolutional layers before the hidden ones, C channels each: a 3x3 "
+                        "'same' convolution, the activation, 2x2 max-pooling (--conv 8 16)")
     p.add_argument("--activation", choices=list(ACTIVATIONS), default=ACTIVATION,
                    help="the hidden layers' activation, with He initialisation for relu and "
                         "Glorot's for sigmoid and tanh (default: %(default)s)")
@@ -1677,6 +1876,10 @@ def make_parser(add_help=True):
                        "layer's learning speed and W1's templates (needs matplotlib)")
     looks.add_argument("--log", metavar="FILE.json", help="save a JSON record of the run: "
                        "settings, data hash, versions, history, result")
+    looks.add_argument("--moved", nargs="+", type=int, metavar="D",
+                       help="the test accuracy on the test digits moved D pixels up, down, left "
+                            "and right (the mean of the four), a line per D: does it read a "
+                            "digit anywhere?")
     looks.add_argument("--ascii", action="store_true",
                        help="draw digits with plain characters instead of Unicode blocks")
     looks.add_argument("--serve", action="store_true",
@@ -1698,6 +1901,7 @@ def width(text):
 
 
 MAX_HIDDEN = 100_000         # 784 x 100,000 float32 weights are 300 MB
+MAX_CHANNELS = 256           # a batch's 3x3 windows of 256 maps of 14x14 are 600 MB
 MAX_WEIGHTS = 100_000_000    # 400 MB in float32, before the optimiser's state and gradients
 
 
@@ -1706,7 +1910,11 @@ def check_args(args):
     if max(args.hidden or [0]) > MAX_HIDDEN:
         raise UsageError(f"--hidden widths must be from 1 to {MAX_HIDDEN:,} (got "
                          f"{max(args.hidden):,})")
-    sizes = [784, *(args.hidden or [HIDDEN]), NUM_CLASSES]
+    if max(args.conv or [0]) > MAX_CHANNELS:
+        raise UsageError(f"--conv channels must be from 1 to {MAX_CHANNELS} (got "
+                         f"{max(args.conv)})")
+    first = args.conv[-1] * (28 >> len(args.conv)) ** 2 if args.conv else 784  # for 28x28
+    sizes = [first, *(args.hidden or [HIDDEN]), NUM_CLASSES]
     weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
     if weights > MAX_WEIGHTS:
         raise UsageError(f"--hidden {' '.join(map(str, args.hidden))} makes {weights:,} weights "
@@ -1721,6 +1929,9 @@ def check_args(args):
                      or not os.access(folder, os.W_OK)):
             raise UsageError(f"{flag} {path}: cannot write a file there (is the folder there "
                              "and writable?)")
+    if args.moved and not all(0 <= d < 28 for d in args.moved):
+        raise UsageError(f"--moved takes distances in pixels from 0 to 27 (got "
+                         f"{' '.join(map(str, args.moved))})")
     if args.show_mistakes < 0:
         raise UsageError(f"--show-mistakes must be a whole number >= 0 (got {args.show_mistakes})")
     if args.predict and not args.load:
@@ -1794,10 +2005,11 @@ def run_and_report(args, data, interrupted, params=None, live=None, record=False
     X_train, y_train, X_test, y_test, source = data
     if params is not None:
         history = None
-        if params["W1"].shape[0] != X_test.shape[1]:
-            raise DataError(f"{args.load} takes {params['W1'].shape[0]} pixels per image; "
+        if n_inputs(params) != X_test.shape[1]:
+            raise DataError(f"{args.load} takes {n_inputs(params)} pixels per image; "
                             f"{source} has {X_test.shape[1]}")
-        network = describe_network(network_sizes(params), params["activation"])
+        network = describe_network(network_sizes(params), params["activation"], None,
+                                   [len(params[f"k{l}"]) for l in range(1, conv_depth(params) + 1)])
         print(f"weights {args.load}: {network} | {source}: test {len(y_test):,}")
     else:
         params, history, (X_train, y_train) = run_training(args, X_train, y_train, len(y_test),
@@ -1808,6 +2020,9 @@ def run_and_report(args, data, interrupted, params=None, live=None, record=False
     if args.show_mistakes:
         print("\n".join(show_mistakes(params, X_test, y_test, args.show_mistakes, args.ascii)))
     test_accuracy = accuracy(predictions, y_test)
+    for d in args.moved or []:
+        print(f"test digits moved {d} px (up, down, left, right): "
+              f"{100 * moved_accuracy(params, X_test, y_test, d):.2f}%")
     sweep = None
     if args.attack:
         lines, sweep = attack_report(params, X_test, y_test, args.attack,
@@ -1836,13 +2051,21 @@ def run_and_report(args, data, interrupted, params=None, live=None, record=False
 
 
 def run_gradcheck(args):
-    """--gradcheck: a 20-8-10 network, or 20-W...-10 for --hidden W ..., in float64."""
-    sizes = (20, *(args.hidden or [8]), NUM_CLASSES)
+    """--gradcheck: a 20-8-10 network, or 20-W...-10 for --hidden W ..., in float64; with
+    --conv C ..., conv layers of those channels on 8x8 images first (at most 3 layers)."""
+    conv = args.conv or []
+    sizes = ((64 if conv else 20), *(args.hidden or [8]), NUM_CLASSES)
+    try:
+        network = (f"conv {'-'.join(map(str, conv))} on 8x8 images, "
+                   f"{conv[-1] * (conv_sides(64, conv)[-1] // 2) ** 2}-" if conv else "")
+    except ValueError as e:
+        raise UsageError(f"--{e}") from None
+    network += "-".join(map(str, sizes[1 if conv else 0:]))
     dropout = f", dropout {args.dropout:g} (one fixed mask)" if args.dropout else ""
-    print(f"gradient check: network {'-'.join(map(str, sizes))}, {args.activation}, "
+    print(f"gradient check: network {network}, {args.activation}, "
           f"{args.loss}{dropout}, float64, {5} examples")
     rows = gradient_check(args.seed, sizes=sizes, activation=args.activation, loss=args.loss,
-                          dropout=args.dropout)
+                          dropout=args.dropout, conv=conv)
     print("\n".join(gradient_table(rows)))
     return 0 if all(r["ok"] for r in rows) else 1
 
@@ -1850,18 +2073,22 @@ def run_gradcheck(args):
 def drawing_weights(path):
     """params from --load for your own digits (--predict, --serve): for 28x28 images."""
     params = load_params(path)
-    if params["W1"].shape[0] != 784:
-        raise DataError(f"{path} takes {params['W1'].shape[0]} pixels per image; your own "
+    if n_inputs(params) != 784:
+        raise DataError(f"{path} takes {n_inputs(params)} pixels per image; your own "
                         "digits are prepared as 28x28 images, for weights trained on MNIST")
     return params
 
 
-def describe_network(sizes, activation, init=INIT):
-    """'network 784-256-128-10, 235,146 parameters, ReLU with He initialisation'."""
+def describe_network(sizes, activation, init=INIT, conv=()):
+    """'network 784-256-128-10, 235,146 parameters, ReLU with He initialisation'; with conv
+    layers 'network conv 8-16 (3x3, 2x2 pools) 784-128-10, ...', their sizes[0] given."""
     n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # W_l and b_l of each layer
+    conv = conv or []
+    n_params += sum(9 * C * F + F for C, F in zip((1, *conv), conv))  # K_l and k_l
     init = {"he": "He", "glorot": "Glorot", "zeros": "all-zero", "normal": "N(0, 1)"}[
         init or default_init(activation)]
-    return (f"network {'-'.join(map(str, sizes))}, {n_params:,} parameters, "
+    convs = f"conv {'-'.join(map(str, conv))} (3x3, 2x2 pools) " if conv else ""
+    return (f"network {convs}{'-'.join(map(str, sizes))}, {n_params:,} parameters, "
             f"{ {'relu': 'ReLU'}.get(activation, activation)} with {init} initialisation")
 
 
@@ -1876,11 +2103,17 @@ def run_training(args, X_train, y_train, n_test, source, interrupted, live=None)
         keep = np.sort(rng.permutation(len(y_train))[:args.subset])
         X_train, y_train = X_train[keep], y_train[keep]
     details = fill_in_defaults(args, len(y_train), X_train.shape[1])
-    sizes = layer_sizes(X_train.shape[1], args.hidden, NUM_CLASSES)
+    n_in = X_train.shape[1]
+    if args.conv:  # the dense layers take the last conv layer's maps
+        try:
+            n_in = args.conv[-1] * (conv_sides(n_in, args.conv)[-1] // 2) ** 2
+        except ValueError as e:
+            raise UsageError(f"--{e} ({source})") from None
+    sizes = layer_sizes(n_in, args.hidden, NUM_CLASSES)
     print(f"{source}: train {len(y_train):,}, val {val_size:,}, test {n_test:,} | "
-          f"{describe_network(sizes, args.activation, args.init)} | seed {args.seed}")
+          f"{describe_network(sizes, args.activation, args.init, args.conv)} | seed {args.seed}")
     print(", ".join(details), flush=True)  # what the run does, and why where it was chosen
-    settings = {key: getattr(args, key) for key in ("hidden", "activation", "init", "loss",
+    settings = {key: getattr(args, key) for key in ("hidden", "conv", "activation", "init", "loss",
                 "dropout", "epochs", "batch_size", "lr", "optimizer", "schedule", "momentum",
                 "weight_decay", "augment", "dtype", "seed")}
     if live:
@@ -1934,14 +2167,16 @@ def fill_in_defaults(args, n_train, n_features):
     details = [{"sgd": "SGD", "momentum": f"SGD + momentum {args.momentum}",
                 "adam": "Adam"}[args.optimizer]]
     if lr_unset:  # which of the run's settings adapted the optimiser's own rate, if any
-        own, depth = default_lr(args.optimizer, activation=args.activation), len(args.hidden)
+        own, depth = (default_lr(args.optimizer, activation=args.activation),
+                      len(args.hidden) + len(args.conv or []))
         why = [what for what, lr, before in [
             (f"batch {args.batch_size}", default_lr(args.optimizer, MOMENTUM, args.batch_size,
                                                     n_train), LR[args.optimizer]),
             (f"momentum {args.momentum:g}", default_lr(args.optimizer, args.momentum),
              LR[args.optimizer]),
             (args.activation, own, LR[args.optimizer]),
-            (f"{depth} hidden layers", default_lr(args.optimizer, depth=depth,
+            (f"{depth} {'conv and ' if args.conv else ''}hidden layers",
+             default_lr(args.optimizer, depth=depth,
                                                   activation=args.activation), own),
             ("squared error", default_lr(args.optimizer, loss=args.loss), LR[args.optimizer])]
             if lr != before]

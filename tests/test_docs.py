@@ -237,7 +237,7 @@ def test_the_figures_the_readme_takes_from_the_code_are_the_codes():
     assert source[core + 1].startswith("# Plumbing.")
     assert f"The first {core} lines of [`nn_from_scratch.py`]" in readme
     card = re.search(r"`python -m pytest -q test_nn.py` runs .*?, (\d+) tests in about", readme)
-    everything = re.search(r"\(`test_docs.py`\): (\d+) tests, \d+ s in a clean clone", readme)
+    everything = re.search(r"\(`test_docs.py`\): (\d+) tests, \d+ s on a", readme)
     assert int(card[1]) == collected("test_nn.py")
     assert int(everything[1]) == collected()
     prose = re.search(r"its first layer learning (\d+)x slower than its last in epoch 1 \(the "

@@ -347,10 +347,10 @@ def test_gradcheck_prints_a_passing_table(capsys):
 def test_gradcheck_fails_with_a_hint_when_backprop_is_wrong(capsys, monkeypatch):
     real = nn.backward_prop
 
-    def wrong_db2(*args):  # the classic bug: one sum over the whole array for every bias
-        grads = real(*args)
+    def wrong_db2(*args, **kwargs):  # the classic bug: one sum over the whole array for every bias
+        grads, dX = real(*args, **kwargs)  # (the check asks for dloss/dX too)
         grads["b2"] = np.full_like(grads["b2"], grads["b2"].sum())
-        return grads
+        return grads, dX
     monkeypatch.setattr(nn, "backward_prop", wrong_db2)
     code, out, err = run_main(["--gradcheck"], capsys)
     assert code == 1

@@ -415,10 +415,10 @@ def test_squared_error_and_its_gradient_through_the_softmax():
 def test_the_gradient_check_fails_where_backprop_forgets_the_mask(monkeypatch):
     # the check is not fooled: a backward pass that ignores dropout's masks is caught
     real = nn.backward_prop
-    monkeypatch.setattr(nn, "backward_prop", lambda params, X, Y, cache, loss, masks:
-                        real(params, X, Y, cache, loss, masks=None))
+    monkeypatch.setattr(nn, "backward_prop", lambda params, X, Y, cache, loss, masks, **kw:
+                        real(params, X, Y, cache, loss, masks=None, **kw))
     rows = nn.gradient_check(sizes=(20, 7, 5, 10), dropout=0.5)
-    assert [r["name"] for r in rows if not r["ok"]] == ["W1", "b1", "W2", "b2"]
+    assert [r["name"] for r in rows if not r["ok"]] == ["W1", "b1", "W2", "b2", "X"]
 
 
 def test_dropout_masks_keep_each_unit_with_probability_1_minus_p_and_scale_it_up():
