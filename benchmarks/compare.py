@@ -7,6 +7,8 @@ compiled row (torch.compile) on request: --systems ... pytorch_compiled.
 
     python benchmarks/compare.py                              # seeds 0 1 2, ~6 minutes
     python benchmarks/compare.py --hidden 256 128             # the deep network, 784-256-128-10
+    python benchmarks/compare.py --conv 8 16 --batch-size 128 --epochs 6 --systems \
+        nn_from_scratch pytorch pytorch_tuned                 # the conv recipe, ~15 minutes
     python benchmarks/compare.py --markdown results.md        # also write docs/benchmark.md's table
     python benchmarks/compare.py --seeds 0 --epochs 1 --subset 5000   # a 30-second smoke run
     python benchmarks/compare.py --systems nn_from_scratch pytorch pytorch_tuned pytorch_compiled
@@ -97,17 +99,18 @@ def load_split(seed, subset=None):
 # ----------------------------------------------------------------------------
 # One training run per system. Each returns a list of (epoch seconds, test accuracy).
 
-def run_nn_from_scratch(data, seed, epochs, hidden):
+def run_nn_from_scratch(data, seed, epochs, hidden, conv=(), batch=nn.BATCH_SIZE):
     X_train, y_train, X_test, y_test = data
     # The test set stands in for the validation slice here only to be measured after each
     # epoch; the defaults were chosen on the validation slice, never on it.
     _, history = nn.train(X_train, y_train, X_test, y_test, hidden=hidden, epochs=epochs,
-                          seed=seed, log=None)  # shifted batches, as the command line
+                          seed=seed, conv=conv, batch_size=batch,
+                          log=None)  # shifted batches, as the command line
     return [(r["seconds"], r["val_acc"]) for r in history]
 
 
 def run_pytorch(data, seed, epochs, threads, hidden, tuned=False, compiled=False,
-                sgd="fused"):
+                sgd="fused", conv=(), batch=nn.BATCH_SIZE):
     """tuned: what a strong PyTorch user reaches for first (docs/benchmark.md); compiled:
     that and torch.compile. sgd: the tuned rows' implementation of SGD (--torch-sgd)."""
     import torch
@@ -122,14 +125,20 @@ def run_pytorch(data, seed, epochs, threads, hidden, tuned=False, compiled=False
     X = torch.from_numpy(X_train)                            # preloaded uint8, as ours
     y = torch.from_numpy(y_train.astype(np.int64))
     X_t = torch.from_numpy(nn.scale_pixels(X_test))
-    sizes = nn.layer_sizes(784, hidden, 10)
+    sizes = nn.layer_sizes(conv[-1] * (28 >> len(conv)) ** 2 if conv else 784, hidden, 10)
+    convs = [torch.nn.Conv2d(C, F, 3, padding=1) for C, F in zip((1, *conv), conv)]
     layers = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
-    model = torch.nn.Sequential(*[m for layer in layers[:-1] for m in (layer, torch.nn.ReLU())],
-                                layers[-1])
+    model = torch.nn.Sequential(  # ours: max-pool, then the activation; the same numbers
+        *([torch.nn.Unflatten(1, (1, 28, 28))] if conv else []),
+        *[m for c in convs for m in (c, torch.nn.ReLU(), torch.nn.MaxPool2d(2))],
+        *([torch.nn.Flatten()] if conv else []),
+        *[m for layer in layers[:-1] for m in (layer, torch.nn.ReLU())], layers[-1])
+    layers = convs + layers
     for layer in layers:                                     # He initialisation, zero biases
         torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         torch.nn.init.zeros_(layer.bias)
-    lr = nn.default_lr(nn.OPTIMIZER, depth=len(sizes) - 2)  # the rate ours takes when unset
+    lr = nn.default_lr(nn.OPTIMIZER, batch_size=batch, n_train=len(X),
+                       depth=len(sizes) - 2 + len(conv))  # the rate ours takes when unset
     # Tuned: fused=True updates each parameter, its velocity and its weight decay in one
     # kernel, one pass, instead of one operation per term and parameter (the default on the
     # CPU, "for-loop") or one per term over all parameters (foreach=True). Measured with
@@ -150,14 +159,14 @@ def run_pytorch(data, seed, epochs, threads, hidden, tuned=False, compiled=False
     # versions of tensors); it is not in the epoch's time, only in the tuned row's habits.
     evaluating = torch.inference_mode if tuned else torch.no_grad
     n = len(X)
-    steps = math.ceil(n / nn.BATCH_SIZE)
+    steps = math.ceil(n / batch)
     generator = torch.Generator().manual_seed(seed)
     results = []
     for epoch in range(epochs):
         start = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         for b in range(steps):
-            idx = order[b * nn.BATCH_SIZE:(b + 1) * nn.BATCH_SIZE]
+            idx = order[b * batch:(b + 1) * batch]
             images = shift_images_torch(X[idx], generator) if nn.AUGMENT else X[idx]
             for group in optimizer.param_groups:             # the same cosine, per step
                 group["lr"] = nn.learning_rate(lr, epoch * steps + b, epochs * steps)
@@ -201,28 +210,29 @@ def run_sklearn(data, seed, epochs, hidden=(nn.HIDDEN,), **settings):
     return results
 
 
-def run_system(system, seed, epochs, sklearn_epochs, subset, threads, hidden, sgd="fused"):
+def run_system(system, seed, epochs, sklearn_epochs, subset, threads, hidden, sgd="fused",
+               conv=(), batch=None):
     data = load_split(seed, subset)
-    batch = BATCH_SIZES[system]
+    batch = batch or BATCH_SIZES[system]
     # here and now: the same machine state
     sizes = nn.layer_sizes(784, hidden, 10)
-    floor = matmul_floor(batch, n=len(data[1]), sizes=sizes)
+    floor = matmul_floor(batch, n=len(data[1]), sizes=sizes) if not conv else None
     own_floor = None  # PyTorch's own products (MKL on Intel), where NumPy's are OpenBLAS's
-    if system.startswith("pytorch"):
+    if system.startswith("pytorch") and not conv:
         import torch
         torch.set_num_threads(threads)
         own_floor = matmul_floor(batch, n=len(data[1]), sizes=sizes, tensor=torch.from_numpy)
     if system == "nn_from_scratch":
-        results = run_nn_from_scratch(data, seed, epochs, hidden)
+        results = run_nn_from_scratch(data, seed, epochs, hidden, conv, batch)
     elif system.startswith("pytorch"):
         results = run_pytorch(data, seed, epochs, threads, hidden,
                               tuned=system != "pytorch", compiled=system == "pytorch_compiled",
-                              sgd=sgd)
+                              sgd=sgd, conv=conv, batch=batch)
     elif system == "sklearn_sgd":
         results = run_sklearn(data, seed, sklearn_epochs, hidden, **SKLEARN_SGD)
     else:
         results = run_sklearn(data, seed, sklearn_epochs, hidden)
-    return {"system": system, "seed": seed, "epochs": results, "floor": floor,
+    return {"system": system, "seed": seed, "batch": batch, "epochs": results, "floor": floor,
             "own_floor": own_floor, "peak_mib": peak_memory_mib()}
 
 
@@ -291,15 +301,16 @@ def summarise(runs):
         epoch = statistics.median(s for epochs in timed for s, _ in epochs)
         # each run against the floor measured in its own process just before it trained
         floor_ratio = statistics.median(statistics.median(s for s, _ in epochs) / r["floor"]
-                                        for r, epochs in zip(mine, timed))
+                                        for r, epochs in zip(mine, timed)) \
+            if mine[0]["floor"] else None  # (no floor for conv networks)
         finals = [r["epochs"][-1][1] for r in mine]
         reach = {}
         for threshold in (0.975, 0.98):
             times = [time_to(r["epochs"], threshold) for r in mine]
             # the median over seeds; a seed that never gets there counts as infinitely slow
             reach[threshold] = statistics.median(t if t is not None else math.inf for t in times)
-        rows.append({"system": system, "batch": BATCH_SIZES[system], "epoch": epoch,
-                     "floor": statistics.median(r["floor"] for r in mine),
+        rows.append({"system": system, "batch": mine[0]["batch"], "epoch": epoch,
+                     "floor": statistics.median(r["floor"] for r in mine) if floor_ratio else None,
                      "own_floor": statistics.median(r["own_floor"] for r in mine)
                      if mine[0].get("own_floor") else None,
                      "floor_ratio": floor_ratio,
@@ -323,7 +334,8 @@ def table(rows, markdown=False):
     head = ["system", "batch", "epoch", "floor", "x floor", "to 97.5%", "to 98.0%",
             "final (min)", "epochs", "memory"]
     body = [[SYSTEMS[r["system"]] if markdown else r["system"], str(r["batch"]),
-             f"{r['epoch']:.3f} s", f"{r['floor']:.3f} s", f"{r['floor_ratio']:.2f}x",
+             f"{r['epoch']:.3f} s", f"{r['floor']:.3f} s" if r["floor"] else "-",
+             f"{r['floor_ratio']:.2f}x" if r["floor"] else "-",
              fmt_time(r["to_975"]),
              fmt_time(r["to_98"]), f"{100 * r['final']:.2f}% ({100 * r['final_min']:.2f}%)",
              str(r["epochs"]), f"{r['memory']:.0f} MiB"] for r in rows]
@@ -366,8 +378,9 @@ def ratios(rows):
     for s in same:
         lines.append(f"epoch time at batch {ours['batch']}: "
                      f"{ours['epoch'] / by[s]['epoch']:.2f} x {s}'s (target <= 0.75)")
-    lines.append(f"epoch time: {ours['floor_ratio']:.2f} x the NumPy matmul floor "
-                 "(target <= 2.0)")
+    if ours["floor"]:
+        lines.append(f"epoch time: {ours['floor_ratio']:.2f} x the NumPy matmul floor "
+                     "(target <= 2.0)")
     torch_floor = next((by[s]["own_floor"] for s in ("pytorch_tuned", "pytorch") if s in by), None)
     if torch_floor:
         lines.append(f"the matrix products alone: NumPy's {ours['floor']:.3f} s an epoch, "
@@ -426,6 +439,11 @@ def main(argv=None):
                         "was slower; ask for it by name)")
     p.add_argument("--hidden", type=int, nargs="+", default=[nn.HIDDEN], metavar="W",
                    help=f"one width per hidden layer, for every system (default: {nn.HIDDEN})")
+    p.add_argument("--conv", type=int, nargs="+", default=[], metavar="C",
+                   help="conv layers of C channels before the hidden ones (this project and "
+                        "PyTorch only; no matmul floor)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="the batch of every system (default: each one's own)")
     p.add_argument("--torch-sgd", choices=["fused", "foreach", "for-loop"], default="fused",
                    help="the tuned PyTorch rows' SGD implementation (default: fused)")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
@@ -439,7 +457,8 @@ def main(argv=None):
     if args.worker:  # one run, in this process, with the result as JSON on stdout
         system, seed = args.worker[0], int(args.worker[1])
         print(json.dumps(run_system(system, seed, args.epochs, args.sklearn_epochs, args.subset,
-                                    args.threads, args.hidden, args.torch_sgd)))
+                                    args.threads, args.hidden, args.torch_sgd, args.conv,
+                                    args.batch_size)))
         return 0
     return orchestrate(args)
 
@@ -463,6 +482,8 @@ def orchestrate(args):
                        "--hidden", *map(str, args.hidden)]
             if args.subset:
                 command += ["--subset", str(args.subset)]
+            command += ["--conv", *map(str, args.conv)] if args.conv else []
+            command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
             done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 sys.exit(f"{system} seed {seed} failed:\n{done.stderr}")

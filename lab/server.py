@@ -217,7 +217,7 @@ PAGE_REFUSES = {"save": "--save", "log": "--log", "plot": "--plot", "load": "--l
                 "predict": "--predict", "dream": "--dream FILE", "data": "--data",
                 "dataset": "--dataset", "data_home": "--data-home", "serve": "--serve",
                 "port": "--port", "host": "--host", "gradcheck": "--gradcheck"}
-VIEWS = {"show_mistakes", "attack", "dream", "ascii"}  # accepted, but not in the form
+VIEWS = {"show_mistakes", "attack", "dream", "ascii", "moved"}  # accepted, but not in the form
 DATA_FLAGS = ("data", "dataset", "data_home")  # the server's, for every run
 LESSONS = [  # the README's lessons: each queues the runs it compares
     ("zeros", "Why not start every weight at 0?", ["--init zeros", "--init normal", ""]),
@@ -228,7 +228,9 @@ LESSONS = [  # the README's lessons: each queues the runs it compares
     ("vanishing", "The vanishing gradient: four sigmoid layers against four ReLU layers",
      ["--hidden 30 30 30 30 --activation sigmoid", "--hidden 30 30 30 30"]),
     ("adam-lr", "A learning rate belongs to its optimiser: Adam at SGD's rate",
-     ["--optimizer adam --lr 0.2", "--optimizer adam"])]
+     ["--optimizer adam --lr 0.2", "--optimizer adam"]),
+    ("conv", "What does convolution buy? The MLP against a conv network of its size",
+     ["", "--conv 8 16 --batch-size 128 --epochs 6"])]
 
 
 def flags_of(args, skip=()):

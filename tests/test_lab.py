@@ -711,7 +711,7 @@ def test_the_form_is_the_parsers_flags_and_a_new_flag_appears_on_the_page(monkey
     # with its choices, default and help; a flag added to the parser is there with no change
     # to the page
     fields = {f["flag"]: f for f in labmod.form_fields()}
-    assert list(fields) == ["--hidden", "--activation", "--init", "--loss", "--dropout",
+    assert list(fields) == ["--hidden", "--conv", "--activation", "--init", "--loss", "--dropout",
                             "--epochs", "--batch-size", "--lr", "--optimizer", "--schedule",
                             "--momentum", "--weight-decay", "--augment", "--dtype", "--seed",
                             "--subset"]
@@ -731,7 +731,7 @@ def test_the_form_is_the_parsers_flags_and_a_new_flag_appears_on_the_page(monkey
     assert {"flag": "--label-smoothing", "kind": "number", "choices": None, "default": "0.0",
             "help": "a new flag"} in lab["fields"]
     assert [key for key, _, _ in lab["lessons"]] == ["zeros", "mse", "dropout", "vanishing",
-                                                    "adam-lr"]
+                                                    "adam-lr", "conv"]
 
 
 def test_every_lessons_flags_are_accepted_by_the_parser():
