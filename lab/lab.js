@@ -48,6 +48,7 @@ function show() {
   const fooled = answer && answer.fooled;
   $("fooled").hidden = !fooled;
   if (fooled) paint($("fooled"), fooled.image, v => [v, v, v]);
+  drawMaps();
   if (fooling && answer) $("fool-note").textContent = fooled
     ? `Every pixel moved by ${fooled.eps.toFixed(2)}: now it reads ${fooled.label}.`
     : "No change of up to 0.5 per pixel makes it read another digit.";
@@ -59,7 +60,9 @@ function show() {
   if (unit === null) return;
   $("unit").textContent = `Unit ${unit}`
     + (answer ? `: fires ${answer.hidden[unit].toFixed(2)}` : "");
-  paint($("template"), model.templates.subarray(784 * unit, 784 * (unit + 1)), redBlue);
+  $("template").hidden = $("red-blue").hidden = model.filters;  // they look at maps, not pixels
+  if (!model.filters)
+    paint($("template"), model.templates.subarray(784 * unit, 784 * (unit + 1)), redBlue);
   if (model.outgoing) showOutgoing(model.outgoing[unit]);
 }
 
@@ -164,21 +167,43 @@ function build(m) {  // the unit panel and the deeper layers' grids, for each ru
   $("outgoing").hidden = $("votes").hidden = !m.outgoing;
 }
 
-function drawTemplates(m) {  // every unit's weights as a 28x28 tile, 1 pixel apart: one image
-  const canvas = $("templates").querySelector("canvas"), cols = Math.ceil(Math.sqrt(2 * m.units));
-  const rows = Math.ceil(m.units / cols), width = 29 * cols - 1;
-  if (canvas.width !== width) Object.assign(canvas, {width, height: 29 * rows - 1});
+function tiles(canvas, values, side, colour) {  // side x side tiles, 1 pixel apart: one image
+  const count = values.length / (side * side), cols = Math.ceil(Math.sqrt(2 * count));
+  const rows = Math.ceil(count / cols), width = (side + 1) * cols - 1;
+  if (canvas.width !== width) Object.assign(canvas, {width, height: (side + 1) * rows - 1});
   const g = canvas.getContext("2d"), image = g.createImageData(width, canvas.height);
   image.data.fill(255);  // white between the tiles
-  for (let k = 0; k < m.units; k++) {
-    const corner = 29 * (k % cols) + 29 * Math.floor(k / cols) * width;
-    for (let i = 0; i < 784; i++) {  // written straight in: a second's redraw, 100,000 pixels
-      const [r, gr, b] = RED_BLUE[m.templates[784 * k + i] + 100];
-      const at = 4 * (corner + Math.floor(i / 28) * width + i % 28);
+  for (let k = 0; k < count; k++) {
+    const corner = (side + 1) * (k % cols) + (side + 1) * Math.floor(k / cols) * width;
+    for (let i = 0; i < side * side; i++) {  // written straight in: a second's redraw of 100,000
+      const [r, gr, b] = colour(values[side * side * k + i]);
+      const at = 4 * (corner + Math.floor(i / side) * width + i % side);
       [image.data[at], image.data[at + 1], image.data[at + 2]] = [r, gr, b];
     }
   }
   g.putImageData(image, 0, 0);
+}
+
+function drawTemplates(m) {  // every unit's weights, or a conv network's first filters
+  $("templates-title").textContent = m.filters
+    ? `What each of the ${m.templates.length / 9} first-layer filters looks for: its 3x3 weights`
+    : "What every first-layer unit looks for: its 784 input weights";
+  const canvas = $("templates").querySelector("canvas");
+  canvas.style.maxWidth = m.filters ? "400px" : "";  // 3x3 tiles: a picture, not a wall
+  tiles(canvas, m.templates, m.side, t => RED_BLUE[t + 100]);
+}
+
+function drawMaps() {  // a conv network's maps of the drawn digit, a picture per layer
+  const layers = answer ? answer.maps : [];
+  $("maps").hidden = !layers.length;
+  while ($("map-layers").children.length > layers.length) $("map-layers").lastChild.remove();
+  layers.forEach((layer, l) => {
+    const figure = $("map-layers").children[l] || $("map-layers").appendChild(Object.assign(
+      document.createElement("figure"), {innerHTML: "<canvas></canvas><figcaption>"}));
+    const maps = layer.values.length / layer.side ** 2, side = `${layer.side}x${layer.side}`;
+    figure.lastChild.textContent = `conv layer ${l + 1}: ${maps} maps of ${side}`;
+    tiles(figure.firstChild, layer.values, layer.side, v => [v, v, v]);
+  });
 }
 
 async function loadModel() {  // the weights of the latest snapshot

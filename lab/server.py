@@ -84,12 +84,14 @@ def predict_request(params, body):
         raise RequestError(422, str(e)) from None
     X = nn.scale_pixels(x[None], params["W1"].dtype)   # (1, 784)
     cache = nn.forward_prop(params, X)
-    hidden = [A[0].tolist() for A in cache[1:-1:2]]   # A1, ..., A(L-1): (width,) each
+    dense = cache[-2 * nn.depth(params):]             # after a conv network's maps
+    hidden = [A[0].tolist() for A in dense[1:-1:2]]   # A1, ..., A(L-1): (width,) each
     label = int(cache[-1][0].argmax())
     # which pixels decide: |dloss/dx| for the answer it gives, brightest 255
     g = np.abs(nn.input_gradient(params, X, nn.one_hot([label], len(cache[-1][0]), X.dtype))[0])
     answer = {"label": label, "probabilities": cache[-1][0].tolist(), "image": x.tolist(),
               "hidden": hidden[0] if hidden else [], "deeper": hidden[1:],
+              "maps": [maps(A[:, 0]) for A in cache[1:-len(dense):2]],  # each conv layer's
               "saliency": np.rint(255 * g / max(g.max(), 1e-30)).astype(int).tolist()}
     if request.get("fool"):  # the smallest eps of 0.01, 0.02, ..., 0.5 that changes the answer
         eps = np.arange(1, 51)[:, None] / 100                          # (50, 1)
@@ -102,17 +104,29 @@ def predict_request(params, body):
     return answer
 
 
+def maps(A):
+    """A conv layer's maps of one image, (F, h, w), as {side, values: F h w ints 0..255}:
+    the layer's least value black, its greatest white."""
+    low, high = A.min(), A.max()
+    values = np.rint(255 * (A - low) / max(high - low, 1e-12)).astype(int)
+    return {"side": A.shape[1], "values": values.ravel().tolist()}
+
+
 def model_summary(params):
     """GET /model, for the unit panel and the templates: each first-layer unit's input
     weights (W1's column) on its own scale, as base64 of (hidden, 784) int8 -100..100 (100
     KB of JSON numbers would hold a server thread for longer) and, where the next layer is
-    the output (one hidden layer), its weights out to the ten digits (W2's row)."""
+    the output (one hidden layer), its weights out to the ten digits (W2's row). For a conv
+    network the templates are its first layer's 3x3 filters, (F, 9), and "filters" says so."""
     W1 = params["W1"]                                          # (784, hidden)
+    if "K1" in params:  # a conv network: its first layer's filters, (9, F), instead
+        W1 = params["K1"].reshape(len(params["K1"]), -1).T
     templates = np.rint(100 * W1 / np.maximum(np.abs(W1).max(axis=0), 1e-12)).astype(np.int8)
     sizes = nn.network_sizes(params)
     outgoing = np.round(params["W2"], 4).tolist() if len(sizes) == 3 else None
     return {"templates": base64.b64encode(templates.T.tobytes()).decode(),
-            "units": W1.shape[1], "outgoing": outgoing, "sizes": sizes,
+            "side": math.isqrt(W1.shape[0]), "filters": "K1" in params,
+            "units": params["W1"].shape[1], "outgoing": outgoing, "sizes": sizes,
             "activation": params["activation"]}
 
 

@@ -254,6 +254,41 @@ def test_in_a_real_browser_a_deep_network_shows_each_hidden_layer(browser):
         assert errors == []
 
 
+def test_in_a_real_browser_a_conv_network_shows_its_filters_and_each_channels_map(browser,
+                                                                                  tmp_path):
+    # conv 4-6 + 32: the templates panel is the first layer's four 3x3 filters, and a drawn
+    # digit shows a picture per conv layer, a tile per channel (4 of 14x14, 6 of 7x7)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    params = nn.init_params([6 * 7 * 7, 32, 10], np.random.default_rng(0), conv=(4, 6))
+    with page_server(params) as port, headless_chromium() as driver:
+        driver.set_window_size(1300, 2000)
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(driver, 10)
+        wait.until(lambda d: "4 first-layer filters" in d.find_element(By.ID,
+                                                                      "templates-title").text)
+        size = driver.execute_script("const c = document.querySelector('#templates canvas');"
+                                     "return [c.width, c.height];")
+        assert size == [4 * 3 - 1, 4 * 2 - 1]  # four 3x3 tiles, 3 a row, a pixel apart
+        assert not driver.find_element(By.ID, "maps").is_displayed()  # nothing drawn yet
+        draw_on_pad(driver, 3, "mouse")
+        wait.until(lambda d: d.find_element(By.ID, "maps").is_displayed())
+        sizes = driver.execute_script("return [...document.querySelectorAll('#map-layers "
+                                      "figure')].map(f => [f.firstChild.width, "
+                                      "f.firstChild.height, f.lastChild.textContent]);")
+        assert sizes == [[15 * 3 - 1, 15 * 2 - 1, "conv layer 1: 4 maps of 14x14"],
+                         [8 * 4 - 1, 8 * 2 - 1, "conv layer 2: 6 maps of 7x7"]]
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#hidden div")) == 32
+        driver.find_elements(By.CSS_SELECTOR, "#hidden div")[0].click()
+        assert not driver.find_element(By.ID, "template").is_displayed()  # no 28x28 picture
+        assert not driver.find_element(By.ID, "red-blue").is_displayed()
+        driver.find_element(By.ID, "maps").screenshot(str(tmp_path / "conv-wide.png"))
+        driver.set_window_size(400, 2400)
+        driver.find_element(By.ID, "maps").screenshot(str(tmp_path / "conv-narrow.png"))
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+
+
 def test_in_a_real_browser_the_page_shows_the_network_learning(browser, mnist, tmp_path, start_cli):
     # a real run watched in Chromium: #progress moves, #curves gain points, the templates'
     # pixels change between two moments, a digit drawn mid-training and again at the end
