@@ -471,8 +471,9 @@ def orchestrate(args):
     env = {**os.environ, **{k: str(args.threads) for k in
                            ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
            **MALLOC_SETTINGS}
-    print(f"network {'-'.join(map(str, nn.layer_sizes(784, args.hidden, 10)))}; "
-          f"{machine(args.threads)}", flush=True)
+    network = (f"conv {'-'.join(map(str, args.conv))} + " if args.conv else "") + \
+        "-".join(map(str, nn.layer_sizes(784, args.hidden, 10, args.conv)))
+    print(f"network {network}; {machine(args.threads)}", flush=True)
     runs = []
     for seed in args.seeds:
         for system in systems:
@@ -501,8 +502,7 @@ def orchestrate(args):
         print(line)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(f"network {'-'.join(map(str, nn.layer_sizes(784, args.hidden, 10)))}; "
-                    f"{machine(args.threads)}; medians over seeds "
+            f.write(f"network {network}; {machine(args.threads)}; medians over seeds "
                     f"{', '.join(map(str, args.seeds))}\n\n{table(rows, markdown=True)}\n")
     return 0
 

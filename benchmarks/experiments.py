@@ -81,6 +81,9 @@ EXPERIMENTS = [
      "a second layer is worth a few tenths, at the same lr"),
     ("--hidden 256 128", "two hidden layers, 784-256-128-10", 3,
      "depth and width together, for twice the time"),
+    ("--conv 8 16 --batch-size 128 --epochs 6", "two conv layers (8 and 16 channels of 3x3, "
+     "each max-pooled) before the 128: 103,018 parameters, the MLP 101,770", 3,
+     "as many weights, each filter used at every position: LeNet-5's 99.05% in under a minute"),
     ("--hidden 512 256", "two wide hidden layers", 3,
      "the best row in 20 epochs, for four times the time"),
     ("--hidden 128 128 128", "three hidden layers", 3,
