@@ -485,12 +485,13 @@ def serve(args):
     try:
         while True:
             try:  # Ctrl-C from the address on stops the runs, or the server
-                if url:
-                    print(f"{'draw a digit' if args.load else 'watch it learn'} at (Ctrl-C to "
-                          f"stop):\n{url}", flush=True)
+                if url:  # the first run is there when its address is (a page may ask at
+                    with lab.changed:  # once), and the worker's first line comes after it
+                        if first:
+                            lab.start(first)
+                        print(f"{'draw a digit' if args.load else 'watch it learn'} at "
+                              f"(Ctrl-C to stop):\n{url}", flush=True)
                     url = None
-                    if first:
-                        lab.start(first)
                 while True:
                     time.sleep(0.2)
             except KeyboardInterrupt:
