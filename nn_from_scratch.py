@@ -266,8 +266,8 @@ def softmax(Z):
 def forward_prop(params, X, masks=None):
     """Run X (n, 784) through the layers l = 1..L. Returns the cache [Z1, A1, ..., ZL, AL]
     that backward_prop needs (after a conv network's own, 2b); the last, AL (n, 10), holds
-    the class probabilities. masks:
-    in training with dropout, one per hidden layer (dropout_masks), else None."""
+    the class probabilities. masks: in training with dropout, one per hidden layer
+    (dropout_masks), else None."""
     g = ACTIVATIONS[params["activation"]][0]   # the hidden layers' activation
     L = depth(params)                          # W1, b1, ..., WL, bL
     A, cache = X, []                           # A0 = X, the input (n, 784)

@@ -345,6 +345,32 @@ def test_serve_after_training_serves_the_weights_just_trained(tmp_path, start_cl
     assert process.returncode == 0
 
 
+def test_the_command_lines_run_is_there_when_its_address_is_printed(tmp_path, monkeypatch):
+    # a page may ask for /progress the moment the address appears, as the test below does:
+    # the run must be queued by then. Seen from inside the print, which then ends serve()
+    X_train, y_train, X_test, y_test = small_mnist_like()
+    np.savez(tmp_path / "d.npz", x_train=X_train, y_train=y_train, x_test=X_test, y_test=y_test)
+    labs = []
+
+    class Lab(labmod.Lab):
+        def __init__(self, *args):
+            super().__init__(*args)
+            labs.append(self)
+
+    class Printed(Exception):
+        pass
+
+    def address_printed(*words, **options):
+        if "http://" in " ".join(map(str, words)):
+            raise Printed([run.state for run in labs[0].runs.values()])
+    monkeypatch.setattr(labmod, "Lab", Lab)
+    monkeypatch.setattr(labmod, "print", address_printed, raising=False)
+    args = nn.parse_args(["--data", str(tmp_path / "d.npz"), "--serve", "--port", "0"])
+    with pytest.raises(Printed) as printed:
+        labmod.serve(args)
+    assert printed.value.args[0] == ["queued"]
+
+
 def test_a_snapshot_is_a_copy_taken_a_few_times_a_second_at_most():
     # the training loop's calls publish copies of every layer, at most every 0.25 s, and at
     # every epoch's end; changing the weights afterwards changes no snapshot
